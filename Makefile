@@ -1,0 +1,38 @@
+# Everything a fresh machine needs is installed by these targets themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_MODELS := .cache/test-models
+HOST ?= 0.0.0.0
+PORT ?= 9080
+
+.PHONY: install test lint serve test-models bench clean
+
+$(STAMP): pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV) dev
+	touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: install lint
+	$(BIN)/pytest
+
+test-models: install
+	$(BIN)/hark dev make-test-models $(TEST_MODELS)
+
+# Until the HTTP server exists, `serve` transcribes the sample with the test model.
+serve: install test-models
+	$(BIN)/hark transcribe ../shared/audio/jfk.flac --model $(TEST_MODELS)/whisper-tiny \
+		--max-new-tokens 40 -f all -o out/
+
+bench: install test-models
+	$(BIN)/python bench/asr.py
+
+clean:
+	rm -rf $(VENV) .cache out

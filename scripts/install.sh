@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One install path for `make test`, `make serve` and the container images:
+#   scripts/install.sh VENV_DIR [EXTRAS]
+# System packages first (only when missing and when we can install them), then the venv.
+set -euo pipefail
+venv=${1:-.venv}
+extras=${2:-}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+# Debian packages the test suite uses (none needed by the runtime itself: PyAV bundles FFmpeg).
+apt_packages=()
+missing=()
+for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "warning: missing system packages: ${missing[*]} (install them as root)" >&2
+  fi
+fi
+
+python=${PYTHON:-python3}
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+spec="$here"
+[ -n "$extras" ] && spec="$here[$extras]"
+"$venv/bin/python" -m pip install -q -e "$spec"
