@@ -25,3 +25,6 @@ python=${PYTHON:-python3}
 spec="$here"
 [ -n "$extras" ] && spec="$here[$extras]"
 "$venv/bin/python" -m pip install -q -e "$spec"
+# The embedded default speaker encoder ships inside the Resemblyzer wheel; its own dependencies
+# (torch, librosa, ...) are not wanted: Hark reads the weights without torch.
+"$venv/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
