@@ -1,0 +1,410 @@
+"""Batched Whisper decoding on CTranslate2, through faster-whisper's primitives.
+
+Each VAD chunk (<= 30 s) is one item of a batch. Unlike WhisperX's batched mode, chunks whose
+result looks wrong (too repetitive, too unlikely) are decoded again at the next temperature,
+one chunk at a time only where needed. Word times come from Whisper's cross-attention
+(CTranslate2's `align`), so every word has a start and an end even without a CTC aligner.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from math import ceil
+from typing import Any, Literal
+
+import numpy as np
+
+from hark.vad import SAMPLE_RATE, SpeechChunk
+
+logger = logging.getLogger(__name__)
+
+Task = Literal["transcribe", "translate"]
+COMPUTE_TYPES = (
+    "default",
+    "auto",
+    "int8",
+    "int8_float16",
+    "int8_bfloat16",
+    "int8_float32",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Whisper decoding options (the names follow openai-whisper / faster-whisper).
+
+    Attributes:
+      task: "transcribe", or "translate" into English.
+      beam_size: beam width at temperature 0 (1 = greedy).
+      best_of: number of sampled candidates at temperatures above 0.
+      patience: beam search patience factor.
+      length_penalty: exponential length penalty in beam search.
+      repetition_penalty: > 1 penalises tokens already generated.
+      no_repeat_ngram_size: forbid repeating n-grams of this size (0 = off).
+      temperatures: tried in order for a chunk until its result passes the thresholds below.
+      compression_ratio_threshold: gzip ratio above which a result counts as repetitive.
+      log_prob_threshold: average log-probability below which a result counts as failed.
+      no_speech_threshold: a chunk whose no-speech probability is above this and whose result
+        failed `log_prob_threshold` is treated as silence and dropped.
+      initial_prompt: text given to the decoder as previous context (spelling, names, style).
+      hotwords: words to bias the decoder towards.
+      suppress_tokens: token ids never generated; -1 means Whisper's default symbol set.
+      suppress_blank: do not start a chunk with a blank.
+      suppress_numerals: never emit digits or currency symbols (spell numbers out), which
+        helps CTC alignment.
+      max_new_tokens: cap on generated tokens per chunk (None: up to the model's 448).
+      word_timestamps: compute word times (cross-attention alignment).
+    """
+
+    task: Task = "transcribe"
+    beam_size: int = 5
+    best_of: int = 5
+    patience: float = 1.0
+    length_penalty: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 2.4
+    log_prob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    suppress_tokens: tuple[int, ...] = (-1,)
+    suppress_blank: bool = True
+    suppress_numerals: bool = False
+    max_new_tokens: int | None = None
+    word_timestamps: bool = True
+    prepend_punctuations: str = "\"'“¿([{-"
+    append_punctuations: str = "\"'.。,，!！?？:：”)]}、"
+
+    def __post_init__(self) -> None:
+        if self.task not in ("transcribe", "translate"):
+            raise ValueError(f"task must be 'transcribe' or 'translate', got {self.task!r}")
+        if self.beam_size < 1 or self.best_of < 1:
+            raise ValueError("beam_size and best_of must be >= 1")
+        if not self.temperatures or any(t < 0 for t in self.temperatures):
+            raise ValueError("temperature must be one or more values >= 0")
+        if self.max_new_tokens is not None and not 1 <= self.max_new_tokens <= 440:
+            raise ValueError("max_new_tokens must be between 1 and 440")
+
+
+@dataclass
+class ChunkResult:
+    """What Whisper produced for one chunk."""
+
+    chunk: SpeechChunk
+    language: str
+    tokens: list[int]
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+    # Words with absolute times: {"word", "start", "end", "probability"}.
+    words: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_silence(self) -> bool:
+        return not self.text.strip()
+
+
+def resolve_device(device: str) -> str:
+    import ctranslate2
+
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise ValueError("device='cuda' was requested but no CUDA device is visible")
+    return device
+
+
+def default_cpu_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class WhisperASR:
+    """A loaded CTranslate2 Whisper model with batched, fallback-aware decoding."""
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        device: str = "auto",
+        device_index: int | list[int] = 0,
+        compute_type: str = "default",
+        cpu_threads: int = 0,
+        num_workers: int = 1,
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        if compute_type not in COMPUTE_TYPES:
+            raise ValueError(f"compute_type must be one of {', '.join(COMPUTE_TYPES)}")
+        self.device = resolve_device(device)
+        self.model = WhisperModel(
+            str(model_dir),
+            device=self.device,
+            device_index=device_index,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads or default_cpu_threads(),
+            num_workers=num_workers,
+        )
+        self.ct2 = self.model.model
+        self.compute_type: str = self.ct2.compute_type
+        self.is_multilingual: bool = self.ct2.is_multilingual
+        self.n_mels: int = self.ct2.n_mels
+
+    @property
+    def languages(self) -> list[str]:
+        return self.model.supported_languages
+
+    # -- tokenizers and features -------------------------------------------------------------
+
+    @cache  # noqa: B019 - one per (language, task); the model lives as long as its tokenizers
+    def tokenizer(self, language: str | None, task: Task) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(
+            self.model.hf_tokenizer,
+            self.is_multilingual,
+            task=task,
+            language=language if self.is_multilingual else "en",
+        )
+
+    @cache  # noqa: B019
+    def numeral_tokens(self) -> tuple[int, ...]:
+        """Token ids whose text holds a digit or a currency/percent sign (suppress_numerals)."""
+        tok = self.tokenizer("en", "transcribe")
+        symbols = set("0123456789%$£€¥")
+        return tuple(i for i in range(tok.eot) if symbols.intersection(tok.decode([i])))
+
+    def features(self, audio: np.ndarray, chunks: Sequence[SpeechChunk]) -> np.ndarray:
+        """Log-mel features of each chunk, padded to Whisper's 30 s window: (B, n_mels, 3000)."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self.model.feature_extractor
+        feats = [
+            pad_or_trim(extractor(audio[_samples(c.start) : _samples(c.end)])[..., :-1])
+            for c in chunks
+        ]
+        return np.stack(feats).astype(np.float32, copy=False)
+
+    def encode(self, features: np.ndarray) -> Any:
+        return self.model.encode(features)
+
+    # -- language ----------------------------------------------------------------------------
+
+    def language_probabilities(self, encoder_output: Any) -> list[dict[str, float]]:
+        """Per batch item, {language code: probability}."""
+        if not self.is_multilingual:
+            return [{"en": 1.0} for _ in range(encoder_output.shape[0])]
+        results = self.ct2.detect_language(encoder_output)
+        return [{token[2:-2]: prob for token, prob in item} for item in results]
+
+    # -- decoding ----------------------------------------------------------------------------
+
+    def transcribe_batch(
+        self,
+        audio: np.ndarray,
+        chunks: Sequence[SpeechChunk],
+        languages: Sequence[str] | None,
+        options: DecodeOptions,
+    ) -> list[ChunkResult]:
+        """Decode a batch of chunks, each in its given language (None: detect per chunk)."""
+        if not chunks:
+            return []
+        features = self.features(audio, chunks)
+        encoder_output = self.encode(features)
+        if languages is None:
+            languages = [
+                max(p, key=p.__getitem__) for p in self.language_probabilities(encoder_output)
+            ]
+        results = self._generate(
+            encoder_output,
+            list(range(len(chunks))),
+            chunks,
+            languages,
+            options,
+            options.temperatures[0],
+        )
+
+        # Temperature fallback, only for the chunks that need it.
+        for temperature in options.temperatures[1:]:
+            retry = [i for i, r in enumerate(results) if _needs_fallback(r, options)]
+            if not retry:
+                break
+            sub = self.encode(features[retry])
+            again = self._generate(sub, retry, chunks, languages, options, temperature)
+            for i, result in zip(retry, again, strict=True):
+                results[i] = _better(results[i], result, options)
+
+        results = [_drop_if_silence(r, options) for r in results]
+        if options.word_timestamps:
+            self._add_word_times(features, encoder_output, results, options)
+        return results
+
+    def _prompt(self, language: str, options: DecodeOptions) -> list[int]:
+        tok = self.tokenizer(language, options.task)
+        previous = (
+            tok.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        )
+        return self.model.get_prompt(
+            tok, previous, without_timestamps=True, hotwords=options.hotwords
+        )
+
+    def _suppress(self, options: DecodeOptions) -> list[int]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        tokens = list(
+            get_suppressed_tokens(self.tokenizer("en", options.task), list(options.suppress_tokens))
+        )
+        if options.suppress_numerals:
+            tokens = sorted(set(tokens).union(self.numeral_tokens()))
+        return tokens
+
+    def _generate(
+        self,
+        encoder_output: Any,
+        indices: list[int],
+        chunks: Sequence[SpeechChunk],
+        languages: Sequence[str],
+        options: DecodeOptions,
+        temperature: float,
+    ) -> list[ChunkResult]:
+        from faster_whisper.transcribe import get_compression_ratio
+
+        prompts = [self._prompt(languages[i], options) for i in indices]
+        longest = max(len(p) for p in prompts)
+        max_length = self.model.max_length
+        if options.max_new_tokens is not None:
+            max_length = min(max_length, longest + options.max_new_tokens)
+        if longest >= max_length:
+            raise ValueError(
+                "initial_prompt and hotwords leave no room for the transcript; shorten them"
+            )
+        sampling = temperature > 0
+        generated = self.ct2.generate(
+            encoder_output,
+            prompts,
+            beam_size=1 if sampling else options.beam_size,
+            num_hypotheses=options.best_of if sampling else 1,
+            sampling_topk=0 if sampling else 1,
+            sampling_temperature=temperature if sampling else 1.0,
+            patience=options.patience,
+            length_penalty=options.length_penalty,
+            repetition_penalty=options.repetition_penalty,
+            no_repeat_ngram_size=options.no_repeat_ngram_size,
+            max_length=max_length,
+            suppress_blank=options.suppress_blank,
+            suppress_tokens=self._suppress(options),
+            return_scores=True,
+            return_no_speech_prob=True,
+        )
+        out = []
+        for i, result in zip(indices, generated, strict=True):
+            tok = self.tokenizer(languages[i], options.task)
+            candidates = []
+            for tokens, score in zip(result.sequences_ids, result.scores, strict=True):
+                # CTranslate2 returns a length-normalised score; undo it as faster-whisper does.
+                cum = score * (len(tokens) ** options.length_penalty)
+                text = tok.decode(tokens)
+                candidates.append(
+                    ChunkResult(
+                        chunk=chunks[i],
+                        language=languages[i],
+                        tokens=list(tokens),
+                        text=text,
+                        avg_logprob=cum / (len(tokens) + 1),
+                        no_speech_prob=result.no_speech_prob,
+                        compression_ratio=get_compression_ratio(text),
+                        temperature=temperature,
+                    )
+                )
+            out.append(max(candidates, key=lambda r: r.avg_logprob))
+        return out
+
+    def _add_word_times(
+        self,
+        features: np.ndarray,
+        encoder_output: Any,
+        results: list[ChunkResult],
+        options: DecodeOptions,
+    ) -> None:
+        from faster_whisper.transcribe import merge_punctuations
+
+        todo = [i for i, r in enumerate(results) if r.tokens]
+        # CTranslate2 aligns a batch against one start sequence, so group by language.
+        by_language: dict[str, list[int]] = {}
+        for i in todo:
+            by_language.setdefault(results[i].language, []).append(i)
+        for language, idx in by_language.items():
+            tok = self.tokenizer(language, options.task)
+            enc = encoder_output if len(idx) == len(results) else self.encode(features[idx])
+            text_tokens = [[t for t in results[i].tokens if t < tok.eot] for i in idx]
+            num_frames = [min(3000, ceil(results[i].chunk.duration * 100)) for i in idx]
+            alignments = self.model.find_alignment(tok, text_tokens, enc, num_frames)
+            for i, alignment in zip(idx, alignments, strict=True):
+                merge_punctuations(
+                    alignment, options.prepend_punctuations, options.append_punctuations
+                )
+                chunk = results[i].chunk
+                results[i].words = [
+                    {
+                        "word": w["word"],
+                        "start": min(chunk.end, chunk.start + float(w["start"])),
+                        "end": min(chunk.end, chunk.start + float(w["end"])),
+                        "probability": float(w["probability"]),
+                    }
+                    for w in alignment
+                    if w["word"].strip()
+                ]
+
+
+def _samples(seconds: float) -> int:
+    return round(seconds * SAMPLE_RATE)
+
+
+def _needs_fallback(result: ChunkResult, options: DecodeOptions) -> bool:
+    failed = (
+        options.compression_ratio_threshold is not None
+        and result.compression_ratio > options.compression_ratio_threshold
+    ) or (
+        options.log_prob_threshold is not None and result.avg_logprob < options.log_prob_threshold
+    )
+    return failed and not _is_silence(result, options)
+
+
+def _is_silence(result: ChunkResult, options: DecodeOptions) -> bool:
+    return (
+        options.no_speech_threshold is not None
+        and result.no_speech_prob > options.no_speech_threshold
+        and options.log_prob_threshold is not None
+        and result.avg_logprob < options.log_prob_threshold
+    )
+
+
+def _better(old: ChunkResult, new: ChunkResult, options: DecodeOptions) -> ChunkResult:
+    """Keep the new attempt if it passes; otherwise the most likely non-repetitive one."""
+    if not _needs_fallback(new, options):
+        return new
+    thr = options.compression_ratio_threshold
+    ok = [r for r in (old, new) if thr is None or r.compression_ratio <= thr] or [old, new]
+    return max(ok, key=lambda r: r.avg_logprob)
+
+
+def _drop_if_silence(result: ChunkResult, options: DecodeOptions) -> ChunkResult:
+    if _is_silence(result, options):
+        return replace(result, tokens=[], text="")
+    return result

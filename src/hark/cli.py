@@ -1,0 +1,197 @@
+"""`hark`: the command line. Thin over `hark.pipeline`."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hark import __version__
+from hark.cli_options import given, option_parameters
+from hark.dev.cli import app as dev_app
+from hark.options import TranscribeOptions
+
+app = typer.Typer(
+    name="hark",
+    help="Hark: self-hostable speech-to-text (Whisper on CTranslate2, no PyTorch).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(dev_app, name="dev", help="Developer tools (test fixtures).")
+
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hark {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "WARNING",
+) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+
+def transcribe(
+    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "-o", "--output-dir", help="Where to write results.", rich_help_panel="Output"
+        ),
+    ] = Path("."),
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "-f",
+            "--output-format",
+            help="json, txt, tsv, srt, vtt, or all (comma-separated).",
+            rich_help_panel="Output",
+        ),
+    ] = "all",
+    max_line_width: Annotated[
+        int | None, typer.Option(help="Subtitle characters per line.", rich_help_panel="Output")
+    ] = None,
+    max_line_count: Annotated[
+        int | None,
+        typer.Option(
+            help="Subtitle lines per cue (needs --max-line-width).", rich_help_panel="Output"
+        ),
+    ] = None,
+    highlight_words: Annotated[
+        bool,
+        typer.Option(
+            help="Underline each word as it is spoken (SRT/VTT).", rich_help_panel="Output"
+        ),
+    ] = False,
+    max_cue_duration: Annotated[
+        float | None, typer.Option(help="Longest subtitle cue, seconds.", rich_help_panel="Output")
+    ] = None,
+    min_cue_duration: Annotated[
+        float | None, typer.Option(help="Shortest subtitle cue, seconds.", rich_help_panel="Output")
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "-m",
+            "--model",
+            help="Model name, HF repo id or local directory.",
+            rich_help_panel="Model",
+        ),
+    ] = "small",
+    device: Annotated[
+        str, typer.Option(help="auto, cpu or cuda.", rich_help_panel="Model")
+    ] = "auto",
+    device_index: Annotated[int, typer.Option(help="GPU index.", rich_help_panel="Model")] = 0,
+    compute_type: Annotated[
+        str,
+        typer.Option(
+            help="default, int8, int8_float16, float16, bfloat16, float32.", rich_help_panel="Model"
+        ),
+    ] = "default",
+    cpu_threads: Annotated[
+        int, typer.Option(help="CPU threads (0: all available).", rich_help_panel="Model")
+    ] = 0,
+    download_root: Annotated[
+        Path | None, typer.Option(help="Model cache directory.", rich_help_panel="Model")
+    ] = None,
+    local_files_only: Annotated[
+        bool, typer.Option(help="Never download models (offline).", rich_help_panel="Model")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+    **option_values: Any,
+) -> None:
+    """Transcribe audio/video files; models load once for the whole batch."""
+    from hark.cli_transcribe import SubtitleArgs, run_batch
+
+    try:
+        options = TranscribeOptions(**given(option_values, TranscribeOptions))
+    except ValueError as exc:
+        err.print(f"[red]error:[/] invalid options: {exc}")
+        raise typer.Exit(2) from None
+    subtitles = SubtitleArgs(
+        max_line_width, max_line_count, highlight_words, max_cue_duration, min_cue_duration
+    )
+    failures = run_batch(
+        files,
+        options=options,
+        output_dir=output_dir,
+        output_format=output_format,
+        subtitles=subtitles,
+        quiet=quiet,
+        load=dict(
+            model=model,
+            device=device,
+            device_index=device_index,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            download_root=download_root,
+            local_files_only=local_files_only,
+        ),
+    )
+    raise typer.Exit(1 if failures else 0)
+
+
+# Every TranscribeOptions field becomes a flag of `hark transcribe` (declared once, in options).
+_signature = inspect.signature(transcribe)
+transcribe.__signature__ = _signature.replace(
+    parameters=[  # type: ignore[attr-defined]
+        p for p in _signature.parameters.values() if p.kind is not p.VAR_KEYWORD
+    ]
+    + option_parameters(TranscribeOptions)
+)
+app.command(no_args_is_help=True)(transcribe)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Whisper model names and the repositories they come from."""
+    from rich.table import Table
+
+    from hark.models import WHISPER_MODELS
+
+    table = Table("name", "repository", title="Whisper models (CTranslate2)")
+    for name, repo in WHISPER_MODELS.items():
+        table.add_row(name, repo)
+    Console().print(table)
+
+
+@models_app.command("download")
+def models_download(
+    name: Annotated[str, typer.Argument(help="Model name or Hugging Face repo id.")],
+    download_root: Annotated[Path | None, typer.Option(help="Cache directory.")] = None,
+) -> None:
+    """Fetch a model into the cache, for later offline use."""
+    from hark.models import ModelError, resolve_whisper_model
+
+    try:
+        path = resolve_whisper_model(name, download_root=download_root)
+    except ModelError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(str(path))
+
+
+def main() -> None:
+    app(prog_name="hark")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The batch loop behind `hark transcribe`: progress, per-file failures, output files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from hark.options import TranscribeOptions
+
+err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class SubtitleArgs:
+    max_line_width: int | None
+    max_line_count: int | None
+    highlight_words: bool
+    max_cue_duration: float | None
+    min_cue_duration: float | None
+
+
+def output_names(files: list[Path]) -> list[str]:
+    """A distinct base name per input: the stem, or the full name where stems collide."""
+    stems = [f.stem for f in files]
+    names, used = [], set()
+    for f, stem in zip(files, stems, strict=True):
+        name = stem if stems.count(stem) == 1 else f.name
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def parse_formats(value: str) -> list[str]:
+    from hark.formats import FORMATS
+
+    wanted = [v.strip().lower() for v in value.split(",") if v.strip()]
+    if "all" in wanted:
+        return list(FORMATS)
+    unknown = [v for v in wanted if v not in FORMATS]
+    if unknown or not wanted:
+        raise ValueError(
+            f"unknown output format {', '.join(unknown) or value!r}; "
+            f"use {', '.join(FORMATS)} or all"
+        )
+    return wanted
+
+
+def run_batch(
+    files: list[Path],
+    *,
+    options: TranscribeOptions,
+    output_dir: Path,
+    output_format: str,
+    subtitles: SubtitleArgs,
+    quiet: bool,
+    load: dict[str, Any],
+) -> list[tuple[Path, str]]:
+    """Transcribe every file; return (file, error) for those that failed."""
+    from hark.audio import AudioError, probe
+    from hark.formats import SubtitleOptions, write_all
+    from hark.models import ModelError
+    from hark.pipeline import load_pipeline
+
+    try:
+        formats = parse_formats(output_format)
+        sub_options = SubtitleOptions(**vars(subtitles))
+    except (ValueError, TypeError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        return [(f, str(exc)) for f in files]
+
+    try:
+        with err.status(f"Loading model {load['model']}…", spinner="dots"):
+            pipeline = load_pipeline(**load)
+    except (ModelError, ValueError, RuntimeError) as exc:
+        err.print(f"[red]error:[/] could not load the model: {exc}")
+        return [(f, "model failed to load") for f in files]
+    if not quiet:
+        info = pipeline.model_info
+        err.print(
+            f"Loaded {info.name} on {info.device} ({info.compute_type}) "
+            f"in {pipeline.load_seconds:.1f} s"
+        )
+
+    durations = []
+    for f in files:
+        try:
+            durations.append(probe(f).duration or 0.0)
+        except (AudioError, OSError):
+            durations.append(0.0)
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[Path, str]] = []
+    done_seconds = 0.0
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, disable=quiet, transient=False) as bar:
+        overall = bar.add_task(f"all {len(files)} files", total=sum(durations) or len(files))
+        for index, (f, name, duration) in enumerate(
+            zip(files, output_names(files), durations, strict=True)
+        ):
+            task = bar.add_task(f"  {f.name}", total=duration or None)
+            started = time.perf_counter()
+
+            def on_progress(p: Any, task: Any = task, base: float = done_seconds) -> None:
+                if p.stage == "asr" and p.total:
+                    bar.update(task, total=p.total, completed=p.done)
+                    bar.update(overall, completed=base + p.done if sum(durations) else None)
+
+            try:
+                transcript = pipeline.transcribe(f, options, progress=on_progress)
+                written = write_all(transcript, output_dir, name, formats, sub_options)
+            except (AudioError, ValueError, OSError) as exc:
+                failures.append((f, str(exc)))
+                bar.update(task, description=f"  [red]✗ {f.name}[/]")
+                err.print(f"[red]error:[/] {f}: {exc}")
+            else:
+                elapsed = time.perf_counter() - started
+                speed = transcript.duration / elapsed if elapsed else 0.0
+                bar.update(
+                    task,
+                    total=1,
+                    completed=1,
+                    description=f"  [green]✓[/] {f.name} ({speed:.1f}x realtime)",
+                )
+                if quiet:
+                    err.print(f"{f} -> {', '.join(str(p) for p in written)}")
+            done_seconds += duration
+            bar.update(overall, completed=done_seconds if sum(durations) else index + 1)
+
+    _summary(files, failures)
+    return failures
+
+
+def _summary(files: list[Path], failures: list[tuple[Path, str]]) -> None:
+    if not failures:
+        err.print(f"[green]{len(files)} file(s) transcribed.[/]")
+        return
+    table = Table(
+        "file",
+        "error",
+        title=f"{len(failures)} of {len(files)} file(s) failed",
+        title_style="bold red",
+    )
+    for f, message in failures:
+        table.add_row(str(f), message)
+    err.print(table)

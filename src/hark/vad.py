@@ -1,0 +1,165 @@
+"""Voice activity detection and WhisperX-style cut & merge into ASR chunks.
+
+Speech probabilities come from Silero VAD v6 (ONNX), the copy bundled inside faster-whisper,
+so nothing is downloaded. Regions are found with hysteresis (`onset`/`offset`), cleaned
+(`min_silence_ms`, `min_speech_ms`, `speech_pad_ms`), regions longer than `chunk_size` are cut
+at their least speech-like frame, and neighbouring regions are merged into contiguous chunks
+of at most `chunk_size` seconds, as WhisperX does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FRAME_SAMPLES = 512  # Silero's window at 16 kHz: one probability per 32 ms
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """How speech is found and grouped into chunks for batched decoding.
+
+    Attributes:
+      onset: a region starts where the speech probability reaches this value.
+      offset: a region ends where the probability falls below this value (hysteresis).
+      min_speech_ms: regions shorter than this are dropped.
+      min_silence_ms: gaps shorter than this do not end a region.
+      speech_pad_ms: each region is widened by this much on both sides.
+      chunk_size: longest chunk handed to Whisper, in seconds (Whisper's window is 30 s).
+    """
+
+    onset: float = 0.5
+    offset: float = 0.363
+    min_speech_ms: int = 250
+    min_silence_ms: int = 160
+    speech_pad_ms: int = 200
+    chunk_size: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.onset <= 1.0:
+            raise ValueError(f"vad_onset must be in (0, 1], got {self.onset}")
+        if not 0.0 < self.offset <= self.onset:
+            raise ValueError(
+                f"vad_offset must be in (0, vad_onset={self.onset}], got {self.offset}"
+            )
+        if min(self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms) < 0:
+            raise ValueError("min_speech_ms, min_silence_ms and speech_pad_ms must be >= 0")
+        if not 1.0 <= self.chunk_size <= 30.0:
+            raise ValueError(f"chunk_size must be between 1 and 30 seconds, got {self.chunk_size}")
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    """A contiguous stretch of audio sent to Whisper as one item of a batch."""
+
+    start: float
+    end: float
+    # The speech regions merged into this chunk (seconds, absolute).
+    regions: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+_model_lock = threading.Lock()
+
+
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
+    """One Silero speech probability per 32 ms frame of 16 kHz mono audio."""
+    from faster_whisper.vad import get_vad_model
+
+    if audio.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    padded = np.pad(audio.astype(np.float32, copy=False), (0, -audio.size % FRAME_SAMPLES))
+    # The ONNX session is shared (cached by faster-whisper); serialise calls on it.
+    with _model_lock:
+        probs = get_vad_model()(padded)
+    return np.asarray(probs, dtype=np.float32).reshape(-1)
+
+
+def speech_regions(probs: np.ndarray, options: VadOptions) -> list[tuple[int, int]]:
+    """Speech regions as [start, end) frame indices, before padding and chunking."""
+    regions: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, p in enumerate(probs):
+        if start is None and p >= options.onset:
+            start = i
+        elif start is not None and p < options.offset:
+            regions.append((start, i))
+            start = None
+    if start is not None:
+        regions.append((start, len(probs)))
+
+    min_gap = options.min_silence_ms / 1000 / FRAME_SECONDS
+    merged: list[tuple[int, int]] = []
+    for region in regions:
+        if merged and region[0] - merged[-1][1] < min_gap:
+            merged[-1] = (merged[-1][0], region[1])
+        else:
+            merged.append(region)
+
+    min_len = options.min_speech_ms / 1000 / FRAME_SECONDS
+    return [r for r in merged if r[1] - r[0] >= min_len]
+
+
+def _cut_long(start: int, end: int, probs: np.ndarray, max_frames: int) -> list[tuple[int, int]]:
+    """Cut a region longer than max_frames at its least speech-like frame (WhisperX's rule:
+    look in the second half of the allowed window so pieces are never tiny)."""
+    pieces = []
+    while end - start > max_frames:
+        lo, hi = start + max_frames // 2, start + max_frames
+        cut = lo + int(np.argmin(probs[lo:hi]))
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
+def detect_speech(
+    audio: np.ndarray, options: VadOptions | None = None, probs: np.ndarray | None = None
+) -> list[SpeechChunk]:
+    """Find speech in 16 kHz mono audio and group it into chunks of <= chunk_size seconds.
+
+    Chunks are contiguous slices of the file (silence between merged regions stays in, as in
+    WhisperX, so times inside a chunk map to the file by a plain offset), in time order,
+    non-overlapping, and together cover every detected speech region.
+    """
+    options = options or VadOptions()
+    if probs is None:
+        probs = speech_probabilities(audio)
+    duration = audio.size / SAMPLE_RATE
+    pad = options.speech_pad_ms / 1000
+
+    max_frames = max(1, int((options.chunk_size - 2 * pad) / FRAME_SECONDS))
+    regions: list[tuple[float, float]] = []
+    for start, end in speech_regions(probs, options):
+        for s, e in _cut_long(start, end, probs, max_frames):
+            s_sec = max(0.0, s * FRAME_SECONDS - pad)
+            e_sec = min(duration, e * FRAME_SECONDS + pad)
+            if regions and s_sec < regions[-1][1]:
+                # Padding made neighbours overlap: meet in the middle of the overlap.
+                mid = (s_sec + regions[-1][1]) / 2
+                regions[-1] = (regions[-1][0], mid)
+                s_sec = mid
+            if e_sec > s_sec:
+                regions.append((s_sec, e_sec))
+    return merge_regions(regions, options.chunk_size)
+
+
+def merge_regions(regions: list[tuple[float, float]], chunk_size: float) -> list[SpeechChunk]:
+    """Greedily merge consecutive regions while the merged span stays within chunk_size."""
+    chunks: list[SpeechChunk] = []
+    current: list[tuple[float, float]] = []
+    for region in regions:
+        if current and region[1] - current[0][0] > chunk_size:
+            chunks.append(SpeechChunk(current[0][0], current[-1][1], current))
+            current = []
+        current.append(region)
+    if current:
+        chunks.append(SpeechChunk(current[0][0], current[-1][1], current))
+    return chunks

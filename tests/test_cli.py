@@ -1,0 +1,165 @@
+"""The `hark` command, run as a user would: a real subprocess on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hark.cli_transcribe import output_names
+from hark.options import TranscribeOptions
+
+FIXED = [
+    "--beam-size",
+    "1",
+    "--temperature",
+    "0",
+    "--suppress-tokens",
+    "-1,50257",
+    "--max-new-tokens",
+    "16",
+]
+
+
+def hark(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "hark.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_help_is_complete() -> None:
+    top = hark("--help")
+    assert top.returncode == 0
+    for command in ("transcribe", "models", "dev"):
+        assert command in top.stdout
+    sub = hark("transcribe", "--help")
+    assert sub.returncode == 0
+    flags = sub.stdout
+    for name in TranscribeOptions.model_fields:
+        assert "--" + name.replace("_", "-") in flags, name
+    for flag in (
+        "--output-dir",
+        "--output-format",
+        "--model",
+        "--compute-type",
+        "--max-line-width",
+        "--highlight-words",
+        "--local-files-only",
+    ):
+        assert flag in flags
+    assert hark("--version").stdout.startswith("hark ")
+
+
+def test_batch_with_a_corrupt_file(test_models, shared_audio, tmp_path) -> None:
+    corrupt = tmp_path / "broken.flac"
+    corrupt.write_bytes((shared_audio / "jfk.flac").read_bytes()[:3000])
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n")
+    files = [shared_audio / "jfk.flac", corrupt, text, shared_audio / "pyannote/sample.wav"]
+    out = tmp_path / "out"
+    run = hark(
+        "transcribe",
+        *map(str, files),
+        "-o",
+        str(out),
+        "-f",
+        "all",
+        "--model",
+        str(test_models / "whisper-tiny"),
+        "--language",
+        "en",
+        *FIXED,
+    )
+    assert run.returncode == 1, run.stderr
+    assert "2 of 4 file(s) failed" in run.stderr
+    assert "broken.flac" in run.stderr and "notes.wav" in run.stderr
+    for stem in ("jfk", "sample"):
+        for ext in ("json", "txt", "tsv", "srt", "vtt"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 0, (stem, ext)
+        data = json.loads((out / f"{stem}.json").read_text())
+        assert data["word_segments"] and data["language"] == "en"
+    assert not list(out.glob("broken.*")) and not list(out.glob("notes.*"))
+
+
+def test_single_format_and_subtitle_options(test_models, shared_audio, tmp_path) -> None:
+    run = hark(
+        "transcribe",
+        str(shared_audio / "jfk.flac"),
+        "-o",
+        str(tmp_path),
+        "-f",
+        "srt",
+        "--max-line-width",
+        "20",
+        "--max-line-count",
+        "1",
+        "--model",
+        str(test_models / "whisper-tiny"),
+        "--language",
+        "en",
+        *FIXED,
+    )
+    assert run.returncode == 0, run.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["jfk.srt"]
+    lines = [
+        ln
+        for ln in (tmp_path / "jfk.srt").read_text().splitlines()
+        if ln and "-->" not in ln and not ln.isdigit()
+    ]
+    assert lines and all(len(ln) <= 20 or " " not in ln for ln in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--beam-size", "0"], "beam_size"),
+        (["--language", "xx"], "language"),
+        (["-f", "docx"], "docx"),
+    ],
+)
+def test_bad_arguments_are_reported(test_models, shared_audio, tmp_path, args, message) -> None:
+    run = hark(
+        "transcribe",
+        str(shared_audio / "jfk.flac"),
+        "-o",
+        str(tmp_path),
+        "--model",
+        str(test_models / "whisper-tiny"),
+        *args,
+    )
+    assert run.returncode != 0
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_model_offline_is_explained(shared_audio, tmp_path) -> None:
+    run = hark(
+        "transcribe",
+        str(shared_audio / "jfk.flac"),
+        "-o",
+        str(tmp_path),
+        "--model",
+        "medium",
+        "--download-root",
+        str(tmp_path / "cache"),
+    )
+    assert run.returncode == 1
+    assert "hark models download medium" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_output_names_never_collide() -> None:
+    files = [Path("a/x.wav"), Path("b/x.mp3"), Path("c/y.wav"), Path("d/x.wav")]
+    names = output_names(files)
+    assert len(set(names)) == len(names)
+    assert names[2] == "y"

@@ -1,0 +1,219 @@
+"""End to end: real audio through the real pipeline with a random-weight Whisper model."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+import hark
+from hark.asr import ChunkResult, DecodeOptions, _better, _needs_fallback
+from hark.audio import load_audio
+from hark.models import ModelNotFoundError
+from hark.options import TranscribeOptions
+from hark.pipeline import Pipeline, Progress
+from hark.schema import Transcript
+from hark.vad import SpeechChunk
+
+EOT = 50257
+# Random weights may stop at once: forbid end-of-text and cap the length, so every chunk
+# yields words (the same trick the benchmarks use).
+FIXED = dict(beam_size=1, temperature=[0.0], suppress_tokens=[-1, EOT], max_new_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def pipeline(test_models) -> Pipeline:
+    return hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+
+
+def check_times(transcript: Transcript) -> None:
+    """Times monotone, inside their segment and inside the audio; every word timed."""
+    last_start = 0.0
+    for segment in transcript.segments:
+        assert 0.0 <= segment.start <= segment.end <= transcript.duration + 1e-3
+        assert segment.text.strip()
+        for word in segment.words:
+            assert segment.start <= word.start <= word.end <= segment.end
+            assert word.start >= last_start
+            assert 0.0 <= word.score <= 1.0
+            last_start = word.start
+
+
+def test_transcribes_jfk(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(shared_audio / "jfk.flac", language="en", **FIXED)
+    assert result.duration == pytest.approx(11.0, abs=0.01)
+    assert result.language == "en" and result.language_probability == 1.0
+    assert result.segments and result.alignment == "whisper"
+    assert len(result.word_segments) >= 10
+    check_times(result)
+    data = result.to_dict()
+    assert set(data) >= {"segments", "word_segments", "language", "duration"}
+    assert set(data["segments"][0]) >= {"start", "end", "text", "words"}
+    assert set(data["word_segments"][0]) == {"word", "start", "end", "score"}
+    assert data["model"]["device"] == "cpu"
+
+
+def test_silence_gives_empty_transcript(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(shared_audio / "pyannote/empty.wav")
+    assert result.segments == [] and result.word_segments == []
+    assert result.language is None and result.alignment is None
+    assert result.duration == pytest.approx(1.0, abs=0.01)
+
+
+def test_batch_size_does_not_change_greedy_results(pipeline, shared_audio) -> None:
+    audio = np.concatenate(
+        [
+            load_audio(shared_audio / f)
+            for f in ["silero_test.wav", "pyannote/sample.wav", "pyannote/dev00.wav"]
+        ]
+    )
+    one = pipeline.transcribe(audio, language="en", batch_size=1, **FIXED)
+    eight = pipeline.transcribe(audio, language="en", batch_size=8, **FIXED)
+    assert len(one.segments) > 3
+    assert one.to_dict() == eight.to_dict()
+    check_times(one)
+
+
+def test_input_kinds_agree(pipeline, shared_audio) -> None:
+    path = shared_audio / "librispeech/1089-134686-0001.flac"
+    data = path.read_bytes()
+    results = [
+        pipeline.transcribe(source, language="en", **FIXED).to_dict()
+        for source in (path, str(path), data, io.BytesIO(data), load_audio(path))
+    ]
+    assert all(r == results[0] for r in results[1:])
+
+
+def test_language_detection_uses_speech_chunks(pipeline, shared_audio) -> None:
+    result = pipeline.detect_language(shared_audio / "silero_test.wav")
+    assert result is not None
+    assert result.language in _LANGUAGE_CODES
+    probs = [c.probability for c in result.candidates]
+    assert probs == sorted(probs, reverse=True) and len(probs) == 5
+    assert 0.0 < result.probability <= 1.0 and result.candidates[0].language == result.language
+    assert pipeline.detect_language(shared_audio / "pyannote/empty.wav") is None
+    transcript = pipeline.transcribe(shared_audio / "silero_test.wav", **FIXED)
+    assert transcript.language == result.language
+    assert [c.model_dump() for c in transcript.language_candidates] == [
+        c.model_dump() for c in result.candidates
+    ]
+
+
+def test_auto_per_chunk_language(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "silero_test.wav", language="auto-per-chunk", **FIXED
+    )
+    assert result.segments
+    assert all(s.language in _LANGUAGE_CODES for s in result.segments)
+    assert result.language in {s.language for s in result.segments}
+
+
+def test_suppress_numerals(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "silero_test.wav",
+        language="en",
+        suppress_numerals=True,
+        **{**FIXED, "max_new_tokens": 60},
+    )
+    assert result.segments
+    assert not any(ch.isdigit() for ch in " ".join(s.text for s in result.segments))
+
+
+def test_translate_prompt_and_hotwords_run(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "jfk.flac",
+        task="translate",
+        language="de",
+        initial_prompt="Kennedy, inauguration.",
+        hotwords="Americans",
+        **FIXED,
+    )
+    assert result.task == "translate" and result.segments
+    check_times(result)
+
+
+def test_temperature_fallback_end_to_end(pipeline, shared_audio) -> None:
+    # A compression-ratio threshold of 0 fails every attempt: all temperatures get tried and
+    # the best attempt is kept without error.
+    options = dict(
+        FIXED,
+        temperature=[0.0, 0.5, 1.0],
+        compression_ratio_threshold=0.0,
+        log_prob_threshold=None,
+        best_of=2,
+    )
+    result = pipeline.transcribe(shared_audio / "jfk.flac", language="en", **options)
+    assert result.segments
+    assert all(s.temperature in (0.0, 0.5, 1.0) for s in result.segments)
+
+
+def _result(avg_logprob: float, ratio: float, no_speech: float = 0.0, t: float = 0.0):
+    return ChunkResult(SpeechChunk(0, 1), "en", [1], "x", avg_logprob, no_speech, ratio, t)
+
+
+def test_fallback_rules() -> None:
+    options = DecodeOptions()
+    assert not _needs_fallback(_result(-0.5, 1.5), options)
+    assert _needs_fallback(_result(-1.5, 1.5), options)  # unlikely
+    assert _needs_fallback(_result(-0.5, 3.0), options)  # repetitive
+    assert not _needs_fallback(_result(-1.5, 1.5, no_speech=0.9), options)  # silence
+    good = _result(-0.4, 1.5, t=0.2)
+    assert _better(_result(-1.5, 1.5), good, options) is good
+    # Both fail: prefer the non-repetitive one even if it is less likely.
+    plain, looping = _result(-2.0, 1.5), _result(-1.2, 3.0, t=0.2)
+    assert _better(plain, looping, options) is plain
+
+
+def test_progress_reports_asr_until_done(pipeline, shared_audio) -> None:
+    events: list[Progress] = []
+    pipeline.transcribe(
+        shared_audio / "silero_test.wav",
+        language="en",
+        batch_size=1,
+        progress=events.append,
+        **FIXED,
+    )
+    asr = [e for e in events if e.stage == "asr"]
+    assert len(asr) >= 3
+    assert [e.done for e in asr] == sorted(e.done for e in asr)
+    assert asr[-1].done == asr[-1].total == pytest.approx(60.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        (dict(language="klingon"), "language"),
+        (dict(vad_onset=0.2, vad_offset=0.4), "vad_offset"),
+        (dict(beam_size=0), "beam_size"),
+        (dict(temperature="0,-1"), "temperature"),
+        (dict(no_such_option=1), "no_such_option"),
+        (dict(chunk_size=45), "chunk_size"),
+    ],
+)
+def test_bad_options_name_the_field(options, field) -> None:
+    with pytest.raises(ValueError, match=field):
+        TranscribeOptions(**options)
+
+
+def test_options_parse_strings() -> None:
+    options = TranscribeOptions(temperature="0, 0.4", suppress_tokens="-1,50257", language="EN")
+    assert options.temperature == [0.0, 0.4]
+    assert options.suppress_tokens == [-1, 50257]
+    assert options.language == "en"
+
+
+def test_model_resolution_errors(tmp_path, monkeypatch) -> None:
+    with pytest.raises(ModelNotFoundError, match="Unknown Whisper model 'enormous'"):
+        hark.load_pipeline("enormous")
+    with pytest.raises(ModelNotFoundError, match=r"model\.bin is missing"):
+        hark.load_pipeline(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        hark.load_pipeline(tmp_path / "nope" / "model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as excinfo:
+        hark.load_pipeline("large-v2", download_root=tmp_path)
+    message = str(excinfo.value)
+    assert "Systran/faster-whisper-large-v2" in message
+    assert "hark models download large-v2" in message and str(tmp_path) in message
