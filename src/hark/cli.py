@@ -50,7 +50,9 @@ def main_callback(
 
 
 def transcribe(
-    files: Annotated[list[Path], typer.Argument(help="Audio or video files.", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="Audio or video files.", show_default=False, metavar="FILE")
+    ],
     output_dir: Annotated[
         Path,
         typer.Option(
@@ -150,7 +152,7 @@ def transcribe(
 
 
 # Every TranscribeOptions field becomes a flag of `hark transcribe` (declared once, in options).
-_signature = inspect.signature(transcribe)
+_signature = inspect.signature(transcribe, eval_str=True)
 transcribe.__signature__ = _signature.replace(
     parameters=[  # type: ignore[attr-defined]
         p for p in _signature.parameters.values() if p.kind is not p.VAR_KEYWORD

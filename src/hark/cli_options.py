@@ -68,8 +68,8 @@ def _help(info: FieldInfo) -> str:
     default = info.get_default(call_default_factory=True)
     if default is not None and default != "":
         shown = ",".join(map(str, default)) if isinstance(default, list) else default
-        text += f" [default: {shown}]"
+        text += f" \\[default: {shown}]"  # escaped: the help is rendered as rich markup
     annotation = info.annotation
     if typing.get_origin(annotation) is typing.Literal:
-        text += f" [choices: {', '.join(typing.get_args(annotation))}]"
+        text += f" \\[choices: {', '.join(typing.get_args(annotation))}]"
     return text

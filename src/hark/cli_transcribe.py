@@ -47,16 +47,15 @@ def output_names(files: list[Path]) -> list[str]:
 
 
 def parse_formats(value: str) -> list[str]:
-    from hark.formats import FORMATS
+    """Validate a comma-separated format list early, before any model is loaded."""
+    from hark.formats import FORMAT_CHOICES
 
     wanted = [v.strip().lower() for v in value.split(",") if v.strip()]
-    if "all" in wanted:
-        return list(FORMATS)
-    unknown = [v for v in wanted if v not in FORMATS]
+    unknown = [v for v in wanted if v not in FORMAT_CHOICES]
     if unknown or not wanted:
         raise ValueError(
             f"unknown output format {', '.join(unknown) or value!r}; "
-            f"use {', '.join(FORMATS)} or all"
+            f"use {', '.join(FORMAT_CHOICES)} (comma-separated)"
         )
     return wanted
 
@@ -79,7 +78,7 @@ def run_batch(
 
     try:
         formats = parse_formats(output_format)
-        sub_options = SubtitleOptions(**vars(subtitles))
+        sub_options = SubtitleOptions(**{k: v for k, v in vars(subtitles).items() if v is not None})
     except (ValueError, TypeError) as exc:
         err.print(f"[red]error:[/] {exc}")
         return [(f, str(exc)) for f in files]
