@@ -217,3 +217,26 @@ def test_model_resolution_errors(tmp_path, monkeypatch) -> None:
     message = str(excinfo.value)
     assert "Systran/faster-whisper-large-v2" in message
     assert "hark models download large-v2" in message and str(tmp_path) in message
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda audio: b"", "empty_audio"),
+        (lambda audio: b"this is a text file, not audio\n" * 20, "not_audio"),
+        (lambda audio: (audio / "jfk.flac").read_bytes()[:400_000], "corrupt_audio"),
+    ],
+)
+def test_bad_input_is_a_typed_error(pipeline, shared_audio, make, code) -> None:
+    from hark.audio import AudioError
+
+    with pytest.raises(AudioError) as excinfo:
+        pipeline.transcribe(make(shared_audio), **FIXED)
+    assert excinfo.value.code == code
+
+
+def test_duration_limit(pipeline, shared_audio) -> None:
+    from hark.audio import AudioTooLongError
+
+    with pytest.raises(AudioTooLongError, match="11"):
+        pipeline.transcribe(shared_audio / "jfk.flac", max_duration=5, **FIXED)

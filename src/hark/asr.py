@@ -344,18 +344,24 @@ class WhisperASR:
     ) -> None:
         from faster_whisper.transcribe import merge_punctuations
 
-        todo = [i for i, r in enumerate(results) if r.tokens]
-        # CTranslate2 aligns a batch against one start sequence, so group by language.
-        by_language: dict[str, list[int]] = {}
-        for i in todo:
-            by_language.setdefault(results[i].language, []).append(i)
-        for language, idx in by_language.items():
+        languages = {r.language for r in results if r.tokens}
+        for language in languages:
             tok = self.tokenizer(language, options.task)
-            enc = encoder_output if len(idx) == len(results) else self.encode(features[idx])
-            text_tokens = [[t for t in results[i].tokens if t < tok.eot] for i in idx]
+            if len(languages) == 1:
+                # Align the whole batch on the encoder output we already have; chunks without
+                # text get a placeholder token and their (empty) alignment is ignored.
+                idx = list(range(len(results)))
+                enc = encoder_output
+            else:
+                # CTranslate2 aligns a batch against one start sequence: one pass per language.
+                idx = [i for i, r in enumerate(results) if r.language == language and r.tokens]
+                enc = self.encode(features[idx])
+            text_tokens = [[t for t in results[i].tokens if t < tok.eot] or [_SPACE] for i in idx]
             num_frames = [min(3000, ceil(results[i].chunk.duration * 100)) for i in idx]
             alignments = self.model.find_alignment(tok, text_tokens, enc, num_frames)
             for i, alignment in zip(idx, alignments, strict=True):
+                if not results[i].tokens:
+                    continue
                 merge_punctuations(
                     alignment, options.prepend_punctuations, options.append_punctuations
                 )
@@ -370,6 +376,9 @@ class WhisperASR:
                     for w in alignment
                     if w["word"].strip()
                 ]
+
+
+_SPACE = 220  # the " " token of Whisper's byte-level BPE
 
 
 def _samples(seconds: float) -> int:
