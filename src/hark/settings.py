@@ -1,0 +1,66 @@
+"""Process-wide settings, one pydantic class, read from `HARK_*` environment variables.
+
+Containers configure Hark by environment alone (Helm ConfigMap/Secret, RunPod endpoint
+variables). Per-request choices live in `hark.options.TranscribeOptions` instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting is also an environment variable: `model` is `HARK_MODEL`, etc."""
+
+    model_config = SettingsConfigDict(env_prefix="HARK_", env_file=None, extra="ignore")
+
+    # -- models
+    model: str = Field("small", description="Whisper model name, HF repo id or local dir.")
+    device: str = Field("auto", description="auto, cpu or cuda.")
+    device_index: int = Field(0, ge=0, description="GPU index.")
+    compute_type: str = Field("default", description="CTranslate2 compute type.")
+    cpu_threads: int = Field(0, ge=0, description="CPU threads per decode (0: all).")
+    num_workers: int = Field(1, ge=1, description="Concurrent decodes on the model.")
+    download_root: Path | None = Field(None, description="Model cache directory.")
+    local_files_only: bool = Field(False, description="Never download models.")
+
+    # -- request defaults and limits
+    batch_size: int | None = Field(None, ge=1, description="Default ASR batch size.")
+    max_upload_mb: float = Field(1024.0, gt=0, description="Largest accepted upload, MB.")
+    max_audio_seconds: float = Field(4 * 3600.0, gt=0, description="Longest accepted audio.")
+    url_timeout_s: float = Field(60.0, gt=0, description="Timeout fetching audio_url.")
+
+    # -- server
+    host: str = Field("0.0.0.0", description="Address to bind.")
+    port: int = Field(9080, ge=1, le=65535, description="Port to bind.")
+    queue_size: int = Field(16, ge=1, description="Requests waiting for the model before 503.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Bearer keys (comma-separated); empty: open."
+    )
+    open_health: bool = Field(True, description="/health and /ready without a key.")
+    open_metrics: bool = Field(True, description="/metrics without a key.")
+    log_level: str = Field("info", description="Logging level.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        """Arguments for `hark.load_pipeline`."""
+        return dict(
+            model=self.model,
+            device=self.device,
+            device_index=self.device_index,
+            compute_type=self.compute_type,
+            cpu_threads=self.cpu_threads,
+            num_workers=self.num_workers,
+            download_root=self.download_root,
+            local_files_only=self.local_files_only,
+        )
