@@ -7,8 +7,10 @@ venv=${1:-.venv}
 extras=${2:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-# Debian packages the test suite uses (none needed by the runtime itself: PyAV bundles FFmpeg).
+# Debian packages: none for the runtime (PyAV bundles FFmpeg); the test suite (extras "dev")
+# drives a real browser and checks metrics with promtool.
 apt_packages=()
+case ",$extras," in *,dev,*) apt_packages+=(chromium prometheus) ;; esac
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
