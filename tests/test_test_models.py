@@ -150,7 +150,7 @@ def test_registry_builds_default_builders_and_rebuilds_stale(tmp_path: Path) -> 
     tm.register_builder(name, build, default=True, version="1")
     try:
         paths = tm.ensure_test_models(tmp_path, architectures=())
-        assert paths == {name: tmp_path / name}
+        assert paths[name] == tmp_path / name
         tm.ensure_test_models(tmp_path, architectures=())
         assert len(calls) == 1
         tm.register_builder(name, build, default=True, version="2")

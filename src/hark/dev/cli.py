@@ -64,7 +64,8 @@ def make_test_models(
         raise typer.BadParameter(
             f"unknown {', '.join(unknown)} (known: {known})", param_hint="--arch"
         )
-    before = {name: test_models.is_up_to_date(directory, name) for name in test_models.BUILDERS}
+    builders = test_models.discover_builders()
+    before = {name: test_models.is_up_to_date(directory, name) for name in builders}
     paths = test_models.ensure_test_models(directory, archs, force=force)
     for name, path in paths.items():
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -5,7 +5,8 @@
 multilingual tokenizer, `lang_ids` and alignment heads, so that language detection, decoding
 and word alignment all run. The text they produce is nonsense; timings follow the real audio.
 
-Other fixture models plug in through `register_builder`; every default builder is built by
+Other fixture models plug in through `register_builder`, called at import time by any module
+`hark.dev.test_*` (`discover_builders` imports them all); every default builder is built by
 `ensure_test_models`. Each model directory carries a `.stamp` with its builder's version, and
 is built in a temporary directory that is renamed into place, under a per-model file lock, so
 concurrent test processes neither clash nor rebuild what another just built.
@@ -26,8 +27,10 @@ one token forever. Four choices make it emit about 20 varied tokens, then end-of
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
+import pkgutil
 import shutil
 import tempfile
 import zlib
@@ -134,6 +137,22 @@ def register_builder(
     return builder
 
 
+_discovered = False
+
+
+def discover_builders() -> dict[str, Builder]:
+    """Imports every `hark.dev.test_*` module so that their `register_builder` calls run."""
+    global _discovered
+    if not _discovered:
+        import hark.dev
+
+        for module in pkgutil.iter_modules(hark.dev.__path__):
+            if module.name.startswith("test_") and module.name != "test_models":
+                importlib.import_module(f"hark.dev.{module.name}")
+        _discovered = True
+    return BUILDERS
+
+
 def ensure_test_models(
     directory: Path,
     architectures: Iterable[str] = DEFAULT_ARCHITECTURES,
@@ -146,6 +165,7 @@ def ensure_test_models(
     Whisper models come from `architectures` ("tiny", "base", "large-v2"); every other
     registered default builder is built too, plus the builders named in `extra`.
     """
+    discover_builders()
     names = _selected_builders(architectures, extra)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -165,6 +185,7 @@ def ensure_test_models(
 
 def is_up_to_date(directory: Path, name: str) -> bool:
     """Whether `directory/name` was built by the current version of builder `name`."""
+    discover_builders()
     return name in BUILDERS and _is_fresh(Path(directory) / name, BUILDERS[name])
 
 
