@@ -158,7 +158,7 @@ def main() -> None:
             for name, r in pair.items():
                 print(
                     f"| {minutes:g} min | {name} | {r['load_s']:.2f} | {r['transcribe_s']:.1f} "
-                    f"| {1 / r['rtf']:.1f} | {r['peak_rss_mb']:.0f} | {r['segments']} | "
+                    f"| {1 / r['rtf']:.1f} | {r['peak_rss_mb']:.0f} | {r['words']} | "
                     f"{ratio:.2f} |",
                     flush=True,
                 )

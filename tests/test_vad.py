@@ -7,6 +7,7 @@ from hark.audio import load_audio
 from hark.vad import (
     FRAME_SECONDS,
     SAMPLE_RATE,
+    SpeechChunk,
     VadOptions,
     _cut_long,
     detect_speech,
@@ -32,6 +33,7 @@ def _check_invariants(audio: np.ndarray, options: VadOptions) -> None:
     previous_end = 0.0
     for chunk in chunks:
         assert chunk.duration <= options.chunk_size + 1e-6
+        assert chunk.audio(audio).size == pytest.approx(chunk.duration * SAMPLE_RATE, abs=2)
         assert 0.0 <= chunk.start < chunk.end <= duration + 1e-6
         assert chunk.start >= previous_end - 1e-6, "chunks overlap or are out of order"
         previous_end = chunk.end
@@ -115,11 +117,26 @@ def test_hysteresis_and_cleanup() -> None:
     assert speech_regions(probs, strict) == []
 
 
-def test_merge_respects_chunk_size() -> None:
-    regions = [(0.0, 5.0), (6.0, 12.0), (20.0, 29.0), (31.0, 40.0)]
+def test_merge_packs_speech_up_to_chunk_size() -> None:
+    regions = [(0.0, 5.0), (6.0, 12.0), (20.0, 29.0), (31.0, 40.0), (50.0, 55.0)]
     chunks = merge_regions(regions, 30.0)
-    assert [(c.start, c.end) for c in chunks] == [(0.0, 29.0), (31.0, 40.0)]
-    assert chunks[0].regions == regions[:3]
+    # 5 + 6 + 9 + 9 = 29 s of speech fit in one chunk; the next 5 s do not.
+    assert [(c.start, c.end) for c in chunks] == [(0.0, 40.0), (50.0, 55.0)]
+    assert chunks[0].regions == regions[:4]
+    assert chunks[0].duration == pytest.approx(29.0)
+
+
+def test_chunk_audio_and_time_mapping() -> None:
+    samples = np.arange(10 * SAMPLE_RATE, dtype=np.float32)
+    chunk = SpeechChunk(1.0, 7.0, [(1.0, 2.0), (5.0, 7.0)])
+    audio = chunk.audio(samples)
+    assert audio.size == 3 * SAMPLE_RATE
+    assert audio[0] == SAMPLE_RATE and audio[SAMPLE_RATE] == 5 * SAMPLE_RATE
+    assert chunk.to_absolute(0.5) == pytest.approx(1.5)
+    assert chunk.to_absolute(1.0) == pytest.approx(5.0)  # a start on the seam: next region
+    assert chunk.to_absolute(1.0, is_end=True) == pytest.approx(2.0)  # an end: earlier one
+    assert chunk.to_absolute(2.5) == pytest.approx(6.5)
+    assert chunk.to_absolute(9.0) == pytest.approx(7.0)  # past the end: clamped
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hark.vad import SAMPLE_RATE, SpeechChunk
+from hark.vad import SpeechChunk
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +195,7 @@ class WhisperASR:
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
-        feats = [
-            pad_or_trim(extractor(audio[_samples(c.start) : _samples(c.end)])[..., :-1])
-            for c in chunks
-        ]
+        feats = [pad_or_trim(extractor(c.audio(audio))[..., :-1]) for c in chunks]
         return np.stack(feats).astype(np.float32, copy=False)
 
     def encode(self, features: np.ndarray) -> Any:
@@ -365,24 +362,24 @@ class WhisperASR:
                 merge_punctuations(
                     alignment, options.prepend_punctuations, options.append_punctuations
                 )
-                chunk = results[i].chunk
                 results[i].words = [
-                    {
-                        "word": w["word"],
-                        "start": min(chunk.end, chunk.start + float(w["start"])),
-                        "end": min(chunk.end, chunk.start + float(w["end"])),
-                        "probability": float(w["probability"]),
-                    }
-                    for w in alignment
-                    if w["word"].strip()
+                    _absolute_word(results[i].chunk, w) for w in alignment if w["word"].strip()
                 ]
 
 
+def _absolute_word(chunk: SpeechChunk, word: dict[str, Any]) -> dict[str, Any]:
+    start = chunk.to_absolute(float(word["start"]))
+    end = chunk.to_absolute(float(word["end"]), is_end=True)
+    # A zero-length word on a seam maps to both sides of the gap: keep end >= start.
+    return {
+        "word": word["word"],
+        "start": start,
+        "end": max(start, end),
+        "probability": float(word["probability"]),
+    }
+
+
 _SPACE = 220  # the " " token of Whisper's byte-level BPE
-
-
-def _samples(seconds: float) -> int:
-    return round(seconds * SAMPLE_RATE)
 
 
 def _needs_fallback(result: ChunkResult, options: DecodeOptions) -> bool:

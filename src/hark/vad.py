@@ -3,8 +3,13 @@
 Speech probabilities come from Silero VAD v6 (ONNX), the copy bundled inside faster-whisper,
 so nothing is downloaded. Regions are found with hysteresis (`onset`/`offset`), cleaned
 (`min_silence_ms`, `min_speech_ms`, `speech_pad_ms`), regions longer than `chunk_size` are cut
-at their least speech-like frame, and neighbouring regions are merged into contiguous chunks
-of at most `chunk_size` seconds, as WhisperX does.
+at their least speech-like frame (WhisperX's rule), and consecutive regions are merged into
+chunks holding at most `chunk_size` seconds of speech.
+
+A chunk's audio is its speech regions joined end to end, without the silence between them
+(as faster-whisper's batched mode does): Whisper pads every item to 30 s anyway, so packing
+speech tightly means fewer chunks to decode, and less silence to hallucinate on.
+`SpeechChunk.to_absolute` maps a time inside the chunk back to the file.
 """
 
 from __future__ import annotations
@@ -54,16 +59,37 @@ class VadOptions:
 
 @dataclass(frozen=True)
 class SpeechChunk:
-    """A contiguous stretch of audio sent to Whisper as one item of a batch."""
+    """Speech regions decoded by Whisper as one item of a batch."""
 
     start: float
     end: float
-    # The speech regions merged into this chunk (seconds, absolute).
+    # The speech regions in this chunk (seconds, absolute, in order, not overlapping).
     regions: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
-        return self.end - self.start
+        """Length of the audio Whisper sees: the speech regions joined."""
+        return sum(e - s for s, e in self.regions) if self.regions else self.end - self.start
+
+    def audio(self, samples: np.ndarray) -> np.ndarray:
+        """This chunk's audio cut out of the whole file's 16 kHz samples."""
+        spans = self.regions or [(self.start, self.end)]
+        parts = [samples[round(s * SAMPLE_RATE) : round(e * SAMPLE_RATE)] for s, e in spans]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def to_absolute(self, t: float, *, is_end: bool = False) -> float:
+        """Map a time inside the chunk's audio to a time in the file.
+
+        A time exactly on the seam between two regions belongs to the earlier region when it
+        is an end time, so a word ending at the seam does not stretch over the silence.
+        """
+        offset = 0.0
+        for s, e in self.regions or [(self.start, self.end)]:
+            length = e - s
+            if t < offset + length or (is_end and t <= offset + length):
+                return s + max(0.0, t - offset)
+            offset += length
+        return self.end
 
 
 _model_lock = threading.Lock()
@@ -125,9 +151,8 @@ def detect_speech(
 ) -> list[SpeechChunk]:
     """Find speech in 16 kHz mono audio and group it into chunks of <= chunk_size seconds.
 
-    Chunks are contiguous slices of the file (silence between merged regions stays in, as in
-    WhisperX, so times inside a chunk map to the file by a plain offset), in time order,
-    non-overlapping, and together cover every detected speech region.
+    Chunks are in time order, do not overlap, hold at most chunk_size seconds of speech each,
+    and together cover every detected speech region.
     """
     options = options or VadOptions()
     if probs is None:
@@ -152,14 +177,17 @@ def detect_speech(
 
 
 def merge_regions(regions: list[tuple[float, float]], chunk_size: float) -> list[SpeechChunk]:
-    """Greedily merge consecutive regions while the merged span stays within chunk_size."""
+    """Greedily group consecutive regions while their joined speech fits in chunk_size."""
     chunks: list[SpeechChunk] = []
     current: list[tuple[float, float]] = []
+    speech = 0.0
     for region in regions:
-        if current and region[1] - current[0][0] > chunk_size:
+        length = region[1] - region[0]
+        if current and speech + length > chunk_size:
             chunks.append(SpeechChunk(current[0][0], current[-1][1], current))
-            current = []
+            current, speech = [], 0.0
         current.append(region)
+        speech += length
     if current:
         chunks.append(SpeechChunk(current[0][0], current[-1][1], current))
     return chunks
