@@ -1,0 +1,185 @@
+"""The RunPod handler: one job in, WhisperX JSON out, or `{"error": "..."}` that says what to fix.
+
+`deploy/runpod/main.py` calls `get_worker()` at import, so the model loads once per worker at
+cold start, from the path baked into the image (`HARK_MODEL`, `HARK_DOWNLOAD_ROOT`,
+`HARK_LOCAL_FILES_ONLY`): a job never downloads a model. A model that fails to load does not
+kill the worker; every job then gets an error that names the model and the cause.
+
+`handler` is async only so that the SDK can run `HARK_RUNPOD_CONCURRENCY` jobs at once; each job
+runs in a thread on the shared, thread-safe pipeline. Nothing a job sends can raise out of the
+handler: input problems, undecodable audio and internal failures all come back as `error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hark.audio import AudioError
+from hark.jobs.input import JobInput, JobInputError
+from hark.models import ModelError
+from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
+from hark.runpod.config import RunpodSettings, hark_settings
+from hark.runpod.output import whisperx_output
+from hark.settings import Settings
+
+logger = logging.getLogger("hark.runpod")
+
+ProgressSender = Callable[[Mapping[str, Any], dict[str, Any]], None]
+"""`(job, payload)`: how progress reaches the caller (`runpod.serverless.progress_update`)."""
+
+
+class ModelNotLoadedError(RuntimeError):
+    code = "model_not_loaded"
+
+
+class Worker:
+    """The loaded pipeline and the worker settings; `run(job)` never raises."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        runpod: RunpodSettings | None = None,
+        *,
+        progress_sender: ProgressSender | None = None,
+        loader: Callable[..., Pipeline] = load_pipeline,
+    ) -> None:
+        self.settings = settings or hark_settings()
+        self.runpod = runpod or RunpodSettings()
+        self.progress_sender = progress_sender or _runpod_progress_sender()
+        self.pipeline: Pipeline | None = None
+        self.load_error: str | None = None
+        kwargs = self.settings.pipeline_kwargs()
+        # CTranslate2 decodes at most num_workers batches at a time: one per concurrent job.
+        kwargs["num_workers"] = max(kwargs["num_workers"], self.runpod.concurrency)
+        try:
+            self.pipeline = loader(**kwargs)
+        except Exception as exc:  # any failure: report it per job instead of dying
+            logger.exception("loading model %r failed", self.settings.model)
+            self.load_error = (
+                f"this worker has no model: {self.settings.model!r} failed to load ({exc}). "
+                "Check HARK_MODEL, DEVICE and COMPUTE_TYPE on the endpoint, or rebuild the "
+                "image with the model baked in (docker build --build-arg MODEL=...)"
+            )
+        else:
+            info = self.pipeline.model_info
+            logger.info(
+                "model %s ready on %s (%s) in %.1f s",
+                info.name,
+                info.device,
+                info.compute_type,
+                self.pipeline.load_seconds,
+            )
+
+    def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Transcribe one RunPod job; problems come back as `{"error": message}`."""
+        job_id = job.get("id", "?") if isinstance(job, Mapping) else "?"
+        started = time.perf_counter()
+        try:
+            result = self._transcribe(job)
+        except (JobInputError, AudioError, ModelError, ModelNotLoadedError) as exc:
+            logger.info("job %s: %s", job_id, exc)
+            return {"error": str(exc)}
+        except Exception as exc:  # the worker must survive whatever one job triggers
+            logger.exception("job %s failed", job_id)
+            return {
+                "error": f"internal error while transcribing ({type(exc).__name__}: {exc}); "
+                "the worker is still running: retry, and report the input if it persists"
+            }
+        logger.info("job %s done in %.1f s", job_id, time.perf_counter() - started)
+        return result
+
+    def _transcribe(self, job: Any) -> dict[str, Any]:
+        if not isinstance(job, Mapping) or job.get("input") is None:
+            raise JobInputError('the job has no input: send {"input": {"audio_base_64": "..."}}')
+        if self.pipeline is None:
+            raise ModelNotLoadedError(self.load_error)
+        request = JobInput.parse(job["input"])
+        limit = self.settings.max_audio_seconds
+        if request.max_duration is not None:
+            limit = min(limit, request.max_duration)
+        options = request.transcribe_options(
+            max_duration=limit, batch_size=request.batch_size or self.settings.batch_size
+        )
+        audio = request.fetch_audio(
+            max_bytes=int(self.settings.max_upload_mb * 1_000_000),
+            timeout=self.settings.url_timeout_s,
+            # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
+            allow_private=getattr(self.settings, "allow_private_urls", False),
+        )
+        transcript = self.pipeline.transcribe(audio, options, progress=self._progress(job))
+        return whisperx_output(transcript, request.output_formats)
+
+    def _progress(self, job: Mapping[str, Any]) -> ProgressCallback | None:
+        sender = self.progress_sender
+        if sender is None:
+            return None
+        interval = self.runpod.progress_interval_s
+        last = time.monotonic()
+
+        def report(progress: Progress) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < interval:
+                return  # short jobs send nothing; long ones one update per interval
+            last = now
+            try:
+                sender(job, progress_payload(progress))
+            except Exception:  # a lost update must not fail the job
+                logger.warning("progress update failed", exc_info=True)
+
+        return report
+
+    def concurrency_modifier(self, current: int) -> int:
+        return self.runpod.concurrency
+
+
+def progress_payload(progress: Progress) -> dict[str, Any]:
+    """What `/status` shows while a job runs: stage and seconds of audio done."""
+    percent = 100.0 * progress.done / progress.total if progress.total else 0.0
+    return {
+        "stage": progress.stage,
+        "percent": round(percent, 1),
+        "done": round(progress.done, 1),
+        "total": round(progress.total, 1),
+    }
+
+
+def _runpod_progress_sender() -> ProgressSender | None:
+    # Off RunPod (local test, --rp_serve_api) the SDK has nowhere to post updates to.
+    if not os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"):
+        return None
+    try:
+        from runpod.serverless import progress_update
+    except ImportError:  # pragma: no cover - the image always has the SDK
+        return None
+    return progress_update
+
+
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def get_worker() -> Worker:
+    """The process's worker, configured from the environment; loads the model on first call."""
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = Worker()
+        return _worker
+
+
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """The RunPod handler: `{"input": {...}}` -> WhisperX JSON or `{"error": ...}`."""
+    worker = get_worker()
+    return await asyncio.to_thread(worker.run, job)
+
+
+def concurrency_modifier(current: int) -> int:
+    """Jobs this worker takes at once (`HARK_RUNPOD_CONCURRENCY`)."""
+    return get_worker().concurrency_modifier(current)

