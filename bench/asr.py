@@ -147,7 +147,7 @@ def main() -> None:
         f"{args.threads} threads\n"
     )
     print(
-        "| audio | system | load s | transcribe s | x realtime | peak RSS MB | segments "
+        "| audio | system | load s | transcribe s | x realtime | peak RSS MB | words "
         "| hark/fw time |"
     )
     print("|---|---|---|---|---|---|---|---|")
