@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hark.dev.test_models import register_builder
+
 OPSET = 17
 SEED = 20250625
 BUILDER_VERSION = "1"
@@ -318,3 +320,11 @@ def save_as_transformers(aligner_dir: Path, out_dir: Path) -> Path:
     for name in ("vocab.json", "preprocessor_config.json", "tokenizer_config.json"):
         (out_dir / name).write_bytes((aligner_dir / name).read_bytes())
     return out_dir
+
+
+# Fixture registry: the small aligner is built with the default test models; the base-sized one
+# (for the alignment benchmark) only when asked for.
+register_builder("wav2vec2-align-tiny", build_test_aligner, version=BUILDER_VERSION)
+register_builder(
+    "wav2vec2-align-base", build_test_aligner_base, default=False, version=BUILDER_VERSION
+)
