@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Tests never touch the network: any model lookup that would download fails fast instead.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HARK_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = Path(os.environ.get("HARK_SHARED_AUDIO", ROOT.parent / "shared" / "audio"))
 TEST_MODELS_DIR = Path(os.environ.get("HARK_TEST_MODELS", ROOT / ".cache" / "test-models"))

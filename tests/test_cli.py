@@ -163,3 +163,51 @@ def test_output_names_never_collide() -> None:
     names = output_names(files)
     assert len(set(names)) == len(names)
     assert names[2] == "y"
+
+
+def test_diarize_align_and_known_speaker_flags(test_models, shared_audio, tmp_path) -> None:
+    reference = tmp_path / "alice.wav"
+    import av
+    import numpy as np
+
+    from hark.audio import load_audio
+
+    clip = load_audio(shared_audio / "pyannote/sample.wav")[10 * 16000 : 14 * 16000]
+    with av.open(str(reference), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (clip * 32767).astype(np.int16)[None, :], format="s16", layout="mono"
+        )
+        frame.rate = 16000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    run = hark(
+        "transcribe",
+        str(shared_audio / "pyannote/sample.wav"),
+        "-o",
+        str(tmp_path),
+        "-f",
+        "txt,rttm,json",
+        "--model",
+        str(test_models / "whisper-tiny"),
+        "--language",
+        "en",
+        "--align-model",
+        str(test_models / "wav2vec2-align-tiny"),
+        "--num-speakers",
+        "2",
+        "--speaker",
+        f"Alice={reference}",
+        *FIXED,
+    )
+    assert run.returncode == 0, run.stderr
+    data = json.loads((tmp_path / "sample.json").read_text())
+    assert data["alignment"] == "ctc"
+    assert all("speaker" in w for w in data["word_segments"])
+    assert "Alice" in {s["speaker"] for s in data["segments"]}
+    assert "[Alice]:" in (tmp_path / "sample.txt").read_text()
+    assert "Alice" in (tmp_path / "sample.rttm").read_text()
+    bad = hark("transcribe", str(shared_audio / "jfk.flac"), "--speaker", "Bob")
+    assert bad.returncode == 2 and "NAME=FILE" in bad.stderr

@@ -191,12 +191,13 @@ class WhisperASR:
         symbols = set("0123456789%$£€¥")
         return tuple(i for i in range(tok.eot) if symbols.intersection(tok.decode([i])))
 
-    def features(self, audio: np.ndarray, chunks: Sequence[SpeechChunk]) -> np.ndarray:
-        """Log-mel features of each chunk, padded to Whisper's 30 s window: (B, n_mels, 3000)."""
+    def features(self, audios: Sequence[np.ndarray]) -> np.ndarray:
+        """Log-mel features of each chunk's audio, padded to Whisper's 30 s window:
+        (B, n_mels, 3000)."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
-        feats = [pad_or_trim(extractor(c.audio(audio))[..., :-1]) for c in chunks]
+        feats = [pad_or_trim(extractor(audio)[..., :-1]) for audio in audios]
         return np.stack(feats).astype(np.float32, copy=False)
 
     def encode(self, features: np.ndarray) -> Any:
@@ -229,19 +230,24 @@ class WhisperASR:
 
     def transcribe_batch(
         self,
-        audio: np.ndarray,
+        audios: Sequence[np.ndarray],
         chunks: Sequence[SpeechChunk],
-        languages: Sequence[str] | None,
+        languages: Sequence[str | None],
         options: DecodeOptions,
     ) -> list[ChunkResult]:
-        """Decode a batch of chunks, each in its given language (None: detect per chunk)."""
+        """Decode a batch of chunks (their audio, and each one's language: None = detect).
+
+        The chunks may come from different files: the scheduler mixes requests in a batch.
+        """
         if not chunks:
             return []
-        features = self.features(audio, chunks)
+        features = self.features(audios)
         encoder_output = self.encode(features)
-        if languages is None:
+        if any(lang is None for lang in languages):
+            detected = self.language_probabilities(encoder_output)
             languages = [
-                max(p, key=p.__getitem__) for p in self.language_probabilities(encoder_output)
+                lang or max(probs, key=probs.__getitem__)
+                for lang, probs in zip(languages, detected, strict=True)
             ]
         results = self._generate(
             encoder_output,

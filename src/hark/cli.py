@@ -15,6 +15,7 @@ from hark import __version__
 from hark.cli_options import given, option_parameters
 from hark.dev.cli import app as dev_app
 from hark.options import TranscribeOptions
+from hark.settings import Settings
 
 app = typer.Typer(
     name="hark",
@@ -117,6 +118,14 @@ def transcribe(
     local_files_only: Annotated[
         bool, typer.Option(help="Never download models (offline).", rich_help_panel="Model")
     ] = False,
+    speaker: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Known speaker as NAME=FILE (repeatable): matching voices get that name.",
+            rich_help_panel="Speakers",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
     **option_values: Any,
 ) -> None:
@@ -125,9 +134,12 @@ def transcribe(
 
     try:
         options = TranscribeOptions(**given(option_values, TranscribeOptions))
+        speakers = _known_speakers(speaker or [])
     except ValueError as exc:
         err.print(f"[red]error:[/] invalid options: {exc}")
         raise typer.Exit(2) from None
+    if speakers and not options.diarize:
+        options = options.model_copy(update={"diarize": True})
     subtitles = SubtitleArgs(
         max_line_width, max_line_count, highlight_words, max_cue_duration, min_cue_duration
     )
@@ -137,6 +149,7 @@ def transcribe(
         output_dir=output_dir,
         output_format=output_format,
         subtitles=subtitles,
+        speakers=speakers,
         quiet=quiet,
         load=dict(
             model=model,
@@ -162,17 +175,81 @@ transcribe.__signature__ = _signature.replace(
 app.command(no_args_is_help=True)(transcribe)
 
 
+def serve(**setting_values: Any) -> None:
+    """Run the HTTP API (uvicorn). Every option is also a HARK_* environment variable."""
+    import uvicorn
+
+    from hark.server import create_app
+
+    try:
+        settings = Settings(**given(setting_values, Settings))
+    except ValueError as exc:
+        err.print(f"[red]error:[/] invalid settings: {exc}")
+        raise typer.Exit(2) from None
+    logging.getLogger("hark").setLevel(settings.log_level.upper())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+# Every Settings field becomes a flag of `hark serve`, overriding its HARK_* variable.
+serve.__signature__ = inspect.Signature(option_parameters(Settings))  # type: ignore[attr-defined]
+app.command()(serve)
+
+
+def _known_speakers(values: list[str]) -> dict[str, Path]:
+    speakers = {}
+    for value in values:
+        name, sep, file = value.partition("=")
+        if not sep or not name.strip() or not file.strip():
+            raise ValueError(f"--speaker must look like NAME=FILE, got {value!r}")
+        path = Path(file.strip()).expanduser()
+        if not path.is_file():
+            raise ValueError(f"--speaker {name.strip()}: no such file {path}")
+        speakers[name.strip()] = path
+    return speakers
+
+
 @models_app.command("list")
 def models_list() -> None:
-    """Whisper model names and the repositories they come from."""
+    """Whisper models and the default word aligner of each language."""
     from rich.table import Table
 
+    from hark.align import DEFAULT_ALIGN_MODELS
     from hark.models import WHISPER_MODELS
 
     table = Table("name", "repository", title="Whisper models (CTranslate2)")
     for name, repo in WHISPER_MODELS.items():
         table.add_row(name, repo)
     Console().print(table)
+    aligners = Table("language", "aligner (wav2vec2 CTC)", title="Default word aligners")
+    for language, repo in sorted(DEFAULT_ALIGN_MODELS.items()):
+        aligners.add_row(language, repo)
+    Console().print(aligners)
+
+
+@models_app.command("convert-aligner")
+def models_convert_aligner(
+    hf_id: Annotated[str, typer.Argument(help="Hugging Face Wav2Vec2ForCTC repo id or dir.")],
+    quantize: Annotated[
+        str | None, typer.Option(help="int8 (transformer layers) or int8-conv (all).")
+    ] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Default: the Hark model cache.")] = None,
+) -> None:
+    """Convert a wav2vec2 CTC model to ONNX once (needs the `hark[convert]` extra)."""
+    from hark.align import AlignError
+    from hark.align.convert import convert_aligner
+
+    try:
+        path = convert_aligner(hf_id, output_dir, quantize)
+    except AlignError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(str(path))
 
 
 @models_app.command("download")

@@ -69,9 +69,11 @@ def run_batch(
     subtitles: SubtitleArgs,
     quiet: bool,
     load: dict[str, Any],
+    speakers: dict[str, Path] | None = None,
 ) -> list[tuple[Path, str]]:
     """Transcribe every file; return (file, error) for those that failed."""
     from hark.audio import AudioError, probe
+    from hark.diarize import DiarizationError
     from hark.formats import SubtitleOptions, write_all
     from hark.models import ModelError
     from hark.pipeline import load_pipeline
@@ -128,9 +130,11 @@ def run_batch(
                     bar.update(overall, completed=base + p.done if sum(durations) else None)
 
             try:
-                transcript = pipeline.transcribe(f, options, progress=on_progress)
+                transcript = pipeline.transcribe(
+                    f, options, speakers=speakers, progress=on_progress
+                )
                 written = write_all(transcript, output_dir, name, formats, sub_options)
-            except (AudioError, ValueError, OSError) as exc:
+            except (AudioError, DiarizationError, ValueError, OSError) as exc:
                 failures.append((f, str(exc)))
                 bar.update(task, description=f"  [red]✗ {f.name}[/]")
                 err.print(f"[red]error:[/] {f}: {exc}")

@@ -195,6 +195,78 @@ class TranscribeOptions(BaseModel):
     word_timestamps: bool = Field(
         True, description="Give every word a start and an end.", json_schema_extra=_group("Words")
     )
+    align: bool = Field(
+        True,
+        description="Refine word times with a CTC aligner (wav2vec2); falls back to Whisper's "
+        "times when the language has none.",
+        json_schema_extra=_group("Words"),
+    )
+    align_model: str | None = Field(
+        None,
+        description="Aligner: local directory or Hugging Face id (default: per language).",
+        json_schema_extra=_group("Words"),
+    )
+    interpolate_method: Literal["nearest", "linear", "ignore"] = Field(
+        "nearest",
+        description="Times for words the aligner could not place.",
+        json_schema_extra=_group("Words"),
+    )
+    return_char_alignments: bool = Field(
+        False, description="Also return per-character times.", json_schema_extra=_group("Words")
+    )
+
+    # -- speakers
+    diarize: bool = Field(
+        False, description="Label speakers (who spoke when).", json_schema_extra=_group("Speakers")
+    )
+    num_speakers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Exact number of speakers, if known.",
+        json_schema_extra=_group("Speakers"),
+    )
+    min_speakers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="At least this many speakers.",
+        json_schema_extra=_group("Speakers"),
+    )
+    max_speakers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="At most this many speakers.",
+        json_schema_extra=_group("Speakers"),
+    )
+    diarize_model: str | None = Field(
+        None,
+        description="Optional segmentation model (pyannote segmentation-3.0 ONNX): path or HF id.",
+        json_schema_extra=_group("Speakers"),
+    )
+    embedding_model: str | None = Field(
+        None,
+        description="Speaker embedding model (ONNX, WeSpeaker/CAM++ interface): path or HF id "
+        "(default: the embedded GE2E encoder).",
+        json_schema_extra=_group("Speakers"),
+    )
+    fill_nearest: bool = Field(
+        True,
+        description="Words outside every speaker turn take the nearest turn's speaker.",
+        json_schema_extra=_group("Speakers"),
+    )
+    return_speaker_embeddings: bool = Field(
+        False,
+        description="Include one embedding per speaker.",
+        json_schema_extra=_group("Speakers"),
+    )
+    channels: Literal["mix", "separate"] = Field(
+        "mix",
+        description="'separate': transcribe each channel on its own, one speaker per channel "
+        "(call recordings).",
+        json_schema_extra=_group("Speakers"),
+    )
 
     # -- limits
     max_duration: float | None = Field(
@@ -232,6 +304,16 @@ class TranscribeOptions(BaseModel):
                 f"as en, fr, de, or '{AUTO_PER_CHUNK}'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _speaker_counts(self) -> TranscribeOptions:
+        low, high = self.min_speakers, self.max_speakers
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_speakers ({low}) must not exceed max_speakers ({high})")
+        n = self.num_speakers
+        if n is not None and ((low is not None and n < low) or (high is not None and n > high)):
+            raise ValueError(f"num_speakers ({n}) is outside min_speakers..max_speakers")
+        return self
 
     @model_validator(mode="after")
     def _vad_hysteresis(self) -> TranscribeOptions:

@@ -1,6 +1,9 @@
 """The one object that does the work: audio -> VAD chunks -> batched Whisper -> Transcript.
 
-CLI, HTTP, jobs and the RunPod worker are thin adapters over `Pipeline.transcribe`.
+`transcribe` runs three stages that a scheduler may also drive separately: `prepare` (decode,
+VAD, language), the ASR batches (here, or mixed with other requests' chunks by
+`hark.scheduler`), and `finish` (alignment, sentences, speakers). CLI, HTTP, jobs and the
+RunPod worker are thin adapters over this.
 """
 
 from __future__ import annotations
@@ -8,18 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from hark.asr import ChunkResult, WhisperASR
+from hark.asr import ChunkResult, DecodeOptions, WhisperASR
 from hark.audio import SAMPLE_RATE, load_audio
-from hark.models import resolve_whisper_model
+from hark.lazy_models import LazyModels
+from hark.models import offline_mode, resolve_whisper_model
 from hark.options import AUTO_PER_CHUNK, TranscribeOptions
-from hark.schema import LanguageCandidate, ModelInfo, Segment, Transcript, Word
-from hark.segmentation import split_sentences
+from hark.postprocess import align_segments, chunk_segments, sentence_segments
+from hark.schema import LanguageCandidate, ModelInfo, Transcript
 from hark.vad import SpeechChunk, detect_speech
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,10 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def _no_progress(_: Progress) -> None:
+    pass
+
+
 @dataclass(frozen=True)
 class LanguageResult:
     language: str
@@ -46,70 +54,248 @@ class LanguageResult:
     candidates: list[LanguageCandidate]
 
 
+@dataclass
+class PreparedAudio:
+    """One (mono) audio after VAD and language detection, ready for the ASR batches."""
+
+    samples: np.ndarray
+    chunks: list[SpeechChunk]
+    language: LanguageResult | None
+    options: TranscribeOptions
+    decode: DecodeOptions
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / SAMPLE_RATE
+
+    @property
+    def per_chunk_language(self) -> bool:
+        return self.options.language == AUTO_PER_CHUNK
+
+    def chunk_languages(self) -> list[str | None]:
+        """The language of each chunk; None where it is detected per chunk."""
+        return [self.language.language if self.language else None] * len(self.chunks)
+
+
 class Pipeline:
     """A loaded transcription pipeline. Thread-safe: one instance serves many requests."""
 
     def __init__(
-        self, asr: WhisperASR, *, model_name: str, model_path: str, load_seconds: float = 0.0
+        self,
+        asr: WhisperASR,
+        *,
+        model_name: str,
+        model_path: str,
+        load_seconds: float = 0.0,
+        download_root: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        cpu_threads: int = 0,
     ) -> None:
+        from hark.align import AlignError
+        from hark.diarize import DiarizationError
+
         self.asr = asr
         self.model_info = ModelInfo(
             name=model_name, path=model_path, device=asr.device, compute_type=asr.compute_type
         )
         self.load_seconds = load_seconds
+        self._model_kwargs: dict[str, Any] = dict(
+            cache_dir=str(download_root) if download_root else None,
+            local_files_only=local_files_only or offline_mode(),
+            cpu_threads=cpu_threads,
+        )
+        self.aligners = LazyModels(self._load_aligner, remember=(AlignError,))
+        self.diarizers = LazyModels(self._load_diarizer, remember=(DiarizationError,))
 
     @property
     def default_batch_size(self) -> int:
         return 16 if self.asr.device == "cuda" else 8
+
+    # -- the whole thing ------------------------------------------------------------------
 
     def transcribe(
         self,
         audio: AudioInput,
         options: TranscribeOptions | None = None,
         *,
+        speakers: Mapping[str, AudioInput] | None = None,
         progress: ProgressCallback | None = None,
         **overrides: Any,
     ) -> Transcript:
         """Transcribe one file (path, bytes, file object, or 16 kHz mono float32 array).
 
         `overrides` are `TranscribeOptions` fields, e.g. `language="en", beam_size=1`.
+        `speakers` maps names to reference recordings: matching speakers get those names.
         """
-        options = _merge(options, overrides)
-        report = progress or (lambda _p: None)
+        options = merge_options(options, overrides)
+        report = progress or _no_progress
+        return self.run(audio, options, report, speakers, self.decode)
+
+    def run(
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions,
+        report: ProgressCallback,
+        speakers: Mapping[str, AudioInput] | None,
+        decode: Callable[[PreparedAudio, ProgressCallback], list[ChunkResult]],
+    ) -> Transcript:
+        """`transcribe` with the ASR stage supplied by the caller (see `hark.scheduler`)."""
+        if options.channels == "separate":
+            return self._run_channels(audio, options, report, decode)
         samples = load_audio(audio, max_duration=options.max_duration)
+        prepared = self.prepare(samples, options, report)
+        transcript = self.finish(prepared, decode(prepared, report), report)
+        if options.diarize:
+            transcript = self.diarize(transcript, samples, options, speakers, report)
+        return transcript
+
+    def _run_channels(
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions,
+        report: ProgressCallback,
+        decode: Callable[..., list[ChunkResult]],
+    ) -> Transcript:
+        from hark.diarize import merge_channel_transcripts
+
+        channels = load_audio(audio, max_duration=options.max_duration, channels="separate")
+        mono = options.model_copy(update={"channels": "mix", "diarize": False})
+        parts = []
+        for samples in channels:
+            prepared = self.prepare(samples, mono, report)
+            parts.append(self.finish(prepared, decode(prepared, report), report))
+        merged = merge_channel_transcripts(parts)
+        best = max(parts, key=lambda t: len(t.word_segments))
+        return merged.model_copy(
+            update={
+                "duration": channels.shape[1] / SAMPLE_RATE,
+                "task": options.task,
+                "language": best.language,
+                "language_probability": best.language_probability,
+                "language_candidates": best.language_candidates,
+                "alignment": best.alignment,
+                "model": self.model_info,
+            }
+        )
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        report: ProgressCallback = _no_progress,
+    ) -> PreparedAudio:
+        """VAD and language detection."""
         duration = samples.size / SAMPLE_RATE
         report(Progress("vad", 0, duration))
         chunks = detect_speech(samples, options.vad())
         report(Progress("vad", duration, duration))
-
         language: LanguageResult | None = None
-        per_chunk = options.language == AUTO_PER_CHUNK
-        if options.language and not per_chunk:
+        if options.language and options.language != AUTO_PER_CHUNK:
             language = LanguageResult(options.language, 1.0, [])
-        elif chunks and not per_chunk:
+        elif chunks and options.language != AUTO_PER_CHUNK:
             language = self._detect(samples, chunks, options.language_detection_chunks)
+        return PreparedAudio(samples, chunks, language, options, options.decode())
 
-        results = self._decode(samples, chunks, language, options, duration, report)
-        segments = _segments(results, per_chunk)
-        if per_chunk and segments:
+    def decode(
+        self, prepared: PreparedAudio, report: ProgressCallback = _no_progress
+    ) -> list[ChunkResult]:
+        """The ASR stage for one audio alone, in batches of `batch_size` chunks."""
+        batch_size = prepared.options.batch_size or self.default_batch_size
+        chunks, languages = prepared.chunks, prepared.chunk_languages()
+        results: list[ChunkResult] = []
+        report(Progress("asr", 0.0, prepared.duration))
+        for i in range(0, len(chunks), batch_size):
+            batch = slice(i, i + batch_size)
+            results.extend(
+                self.asr.transcribe_batch(
+                    [c.audio(prepared.samples) for c in chunks[batch]],
+                    chunks[batch],
+                    languages[batch],
+                    prepared.decode,
+                )
+            )
+            done = chunks[batch][-1].end if i + batch_size < len(chunks) else prepared.duration
+            report(Progress("asr", done, prepared.duration))
+        if not chunks:
+            report(Progress("asr", prepared.duration, prepared.duration))
+        return results
+
+    def finish(
+        self,
+        prepared: PreparedAudio,
+        results: list[ChunkResult],
+        report: ProgressCallback = _no_progress,
+    ) -> Transcript:
+        """Alignment and sentence segments."""
+        options, language = prepared.options, prepared.language
+        segments = chunk_segments(results, prepared.per_chunk_language)
+        if prepared.per_chunk_language and segments:
             language = _majority_language(results)
+        method = "whisper" if any(s.words for s in segments) else None
+        if options.align and options.word_timestamps and segments:
+            report(Progress("align", 0, len(segments)))
+            segments, method = align_segments(
+                segments,
+                prepared.samples,
+                language.language if language else None,
+                lambda lang: self.aligners.get(
+                    (lang, options.align_model), lang, options.align_model
+                ),
+                return_char_alignments=options.return_char_alignments,
+                interpolate_method=options.interpolate_method,
+            )
+            report(Progress("align", len(segments), len(segments)))
         return Transcript(
-            segments=segments,
+            segments=sentence_segments(segments),
             language=language.language if language else None,
             language_probability=language.probability if language else None,
             language_candidates=language.candidates if language else [],
-            duration=duration,
+            duration=prepared.duration,
             task=options.task,
-            alignment="whisper" if any(s.words for s in segments) else None,
+            alignment=method,
             model=self.model_info,
         )
+
+    def diarize(
+        self,
+        transcript: Transcript,
+        samples: np.ndarray,
+        options: TranscribeOptions,
+        speakers: Mapping[str, AudioInput] | None = None,
+        report: ProgressCallback = _no_progress,
+    ) -> Transcript:
+        """Speakers for every word; segments that change speaker are split."""
+        from hark.diarize import assign_speakers
+
+        report(Progress("diarize", 0, transcript.duration))
+        diarizer = self.diarizers.get(
+            (options.embedding_model, options.diarize_model),
+            options.embedding_model,
+            options.diarize_model,
+        )
+        known = {name: load_audio(a) for name, a in (speakers or {}).items()}
+        diarization = diarizer(
+            samples,
+            num_speakers=options.num_speakers,
+            min_speakers=options.min_speakers,
+            max_speakers=options.max_speakers,
+            known_speakers=known or None,
+            return_embeddings=options.return_speaker_embeddings,
+        )
+        result = assign_speakers(transcript, diarization, fill_nearest=options.fill_nearest)
+        report(Progress("diarize", transcript.duration, transcript.duration))
+        return result.model_copy(update={"speaker_embeddings": diarization.embeddings})
+
+    # -- language -------------------------------------------------------------------------
 
     def detect_language(
         self, audio: AudioInput, options: TranscribeOptions | None = None, **overrides: Any
     ) -> LanguageResult | None:
         """Spoken language of a file, from up to `language_detection_chunks` speech chunks.
         None when the file holds no speech."""
-        options = _merge(options, overrides)
+        options = merge_options(options, overrides)
         samples = load_audio(audio, max_duration=options.max_duration)
         chunks = detect_speech(samples, options.vad())
         if not chunks:
@@ -122,9 +308,10 @@ class Pipeline:
         # Spread the sample over the file: its first 30 s may be music, silence or an intro.
         picks = np.unique(np.linspace(0, len(chunks) - 1, min(max_chunks, len(chunks))).round())
         chosen = [chunks[int(i)] for i in picks]
-        probs = self.asr.language_probabilities(self.asr.encode(self.asr.features(samples, chosen)))
+        features = self.asr.features([c.audio(samples) for c in chosen])
+        probs = self.asr.language_probabilities(self.asr.encode(features))
         # Weight each chunk by its amount of speech, so a short cough counts for little.
-        weights = np.array([sum(e - s for s, e in c.regions) for c in chosen]) + 1e-6
+        weights = np.array([c.duration for c in chosen]) + 1e-6
         totals: dict[str, float] = {}
         for weight, chunk_probs in zip(weights / weights.sum(), probs, strict=True):
             for lang, p in chunk_probs.items():
@@ -138,29 +325,19 @@ class Pipeline:
             ],
         )
 
-    def _decode(
-        self,
-        samples: np.ndarray,
-        chunks: list[SpeechChunk],
-        language: LanguageResult | None,
-        options: TranscribeOptions,
-        duration: float,
-        report: ProgressCallback,
-    ) -> list[ChunkResult]:
-        batch_size = options.batch_size or self.default_batch_size
-        decode = options.decode()
-        results: list[ChunkResult] = []
-        report(Progress("asr", 0.0, duration))
-        for i in range(0, len(chunks), batch_size):
-            batch = chunks[i : i + batch_size]
-            languages = [language.language] * len(batch) if language else None
-            results.extend(self.asr.transcribe_batch(samples, batch, languages, decode))
-            report(
-                Progress(
-                    "asr", batch[-1].end if i + batch_size < len(chunks) else duration, duration
-                )
-            )
-        return results
+    # -- lazily loaded models ---------------------------------------------------------------
+
+    def _load_aligner(self, language: str, model: str | None) -> Any:
+        from hark.align import load_align_model
+
+        return load_align_model(language, model, device=self.asr.device, **self._model_kwargs)
+
+    def _load_diarizer(self, embedding_model: str | None, segmentation_model: str | None) -> Any:
+        from hark.diarize import Diarizer
+
+        return Diarizer.load(
+            embedding_model, segmentation_model, device=self.asr.device, **self._model_kwargs
+        )
 
 
 def load_pipeline(
@@ -175,7 +352,7 @@ def load_pipeline(
     local_files_only: bool = False,
     revision: str | None = None,
 ) -> Pipeline:
-    """Load the models once; then call `transcribe` as often as needed.
+    """Load the Whisper model once; then call `transcribe` as often as needed.
 
     Args:
       model: a name (tiny, base, small, medium, large-v2, large-v3, large-v3-turbo, distil-...),
@@ -185,7 +362,9 @@ def load_pipeline(
       cpu_threads: threads per CPU decode (0: all cores available to the process).
       num_workers: concurrent decodes allowed (for servers handling parallel requests).
       download_root: model cache directory (default: the Hugging Face cache).
-      local_files_only: never download; fail with instructions when the model is missing.
+      local_files_only: never download; fail with instructions when a model is missing.
+
+    Aligners and speaker models load on first use and stay loaded.
     """
     started = time.perf_counter()
     path = resolve_whisper_model(
@@ -200,11 +379,19 @@ def load_pipeline(
         num_workers=num_workers,
     )
     return Pipeline(
-        asr, model_name=str(model), model_path=str(path), load_seconds=time.perf_counter() - started
+        asr,
+        model_name=str(model),
+        model_path=str(path),
+        load_seconds=time.perf_counter() - started,
+        download_root=download_root,
+        local_files_only=local_files_only,
+        cpu_threads=cpu_threads,
     )
 
 
-def _merge(options: TranscribeOptions | None, overrides: dict[str, Any]) -> TranscribeOptions:
+def merge_options(
+    options: TranscribeOptions | None, overrides: dict[str, Any]
+) -> TranscribeOptions:
     if options is None:
         return TranscribeOptions(**overrides)
     if not overrides:
@@ -212,45 +399,12 @@ def _merge(options: TranscribeOptions | None, overrides: dict[str, Any]) -> Tran
     return TranscribeOptions(**{**options.model_dump(), **overrides})
 
 
-def _segments(results: list[ChunkResult], per_chunk_language: bool) -> list[Segment]:
-    segments: list[Segment] = []
-    for r in results:
-        if not r.text.strip():
-            continue
-        fields: dict[str, Any] = {
-            "avg_logprob": round(r.avg_logprob, 4),
-            "no_speech_prob": round(r.no_speech_prob, 4),
-            "compression_ratio": round(r.compression_ratio, 4),
-            "temperature": r.temperature,
-        }
-        if per_chunk_language:
-            fields["language"] = r.language
-        words = [
-            Word(
-                word=w["word"].strip(),
-                start=w["start"],
-                end=w["end"],
-                score=min(1.0, max(0.0, w["probability"])),
-            )
-            for w in r.words
-        ]
-        if words:
-            segments.extend(split_sentences(words, **fields))
-        else:
-            segments.append(
-                Segment(start=r.chunk.start, end=r.chunk.end, text=r.text.strip(), **fields)
-            )
-    return segments
-
-
 def _majority_language(results: list[ChunkResult]) -> LanguageResult:
     spoken: dict[str, float] = {}
     for r in results:
         if r.text.strip():
             spoken[r.language] = spoken.get(r.language, 0.0) + r.chunk.duration
-    if not spoken:
-        return LanguageResult(results[0].language, 0.0, [])
-    total = sum(spoken.values())
+    total = sum(spoken.values()) or 1.0
     ranked = sorted(spoken.items(), key=lambda kv: kv[1], reverse=True)
     return LanguageResult(
         ranked[0][0],

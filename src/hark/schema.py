@@ -93,6 +93,8 @@ class Transcript(_Model):
     # Which method produced the word times; None when there are no words.
     alignment: AlignmentMethod | None = None
     model: ModelInfo | None = None
+    # One embedding per speaker, only with `return_speaker_embeddings`.
+    speaker_embeddings: dict[str, list[float]] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -1,0 +1,114 @@
+"""The pipeline's later stages end to end: CTC alignment, speakers, channels."""
+
+from __future__ import annotations
+
+import pytest
+
+import hark
+from hark.pipeline import Pipeline
+from helpers import FIXED, check_times
+
+
+@pytest.fixture(scope="module")
+def pipeline(test_models) -> Pipeline:
+    return hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+
+
+@pytest.fixture(scope="module")
+def aligner(test_models) -> str:
+    return str(test_models / "wav2vec2-align-tiny")
+
+
+def test_ctc_alignment_times_every_word(pipeline, shared_audio, aligner) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "silero_test.wav", language="en", align_model=aligner, **FIXED
+    )
+    assert result.alignment == "ctc"
+    assert len(result.word_segments) > 20
+    check_times(result)
+    whisper = pipeline.transcribe(
+        shared_audio / "silero_test.wav", language="en", align=False, **FIXED
+    )
+    assert whisper.alignment == "whisper"
+    # Same words, different (CTC) times.
+    assert [w.word for w in result.word_segments] == [w.word for w in whisper.word_segments]
+    assert [w.start for w in result.word_segments] != [w.start for w in whisper.word_segments]
+
+
+def test_char_alignments_follow_their_sentence(pipeline, shared_audio, aligner) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "jfk.flac",
+        language="en",
+        align_model=aligner,
+        return_char_alignments=True,
+        **FIXED,
+    )
+    chars = [c for s in result.segments for c in (s.chars or [])]
+    assert chars and all(s.chars is not None for s in result.segments)
+    for segment in result.segments:
+        timed = [c for c in segment.chars or [] if c.start is not None]
+        assert all(segment.start - 0.05 <= c.start <= segment.end + 0.05 for c in timed)
+
+
+def test_language_without_aligner_falls_back(pipeline, shared_audio) -> None:
+    # Haitian Creole has no default CTC aligner: Whisper's times are kept, nothing fails.
+    result = pipeline.transcribe(shared_audio / "jfk.flac", language="ht", **FIXED)
+    assert result.alignment == "whisper" and result.word_segments
+    check_times(result)
+
+
+def test_missing_aligner_offline_falls_back(pipeline, shared_audio, tmp_path) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "jfk.flac", language="en", align_model="someone/not-downloaded", **FIXED
+    )
+    assert result.alignment == "whisper" and result.word_segments
+
+
+def test_diarization_labels_every_word(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "pyannote/sample.wav",
+        language="en",
+        diarize=True,
+        return_speaker_embeddings=True,
+        **FIXED,
+    )
+    assert result.word_segments
+    assert all(w.speaker for w in result.word_segments)
+    assert all(s.speaker for s in result.segments)
+    assert result.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    assert result.speaker_embeddings and set(result.speaker_embeddings) == set(result.speakers)
+    for segment in result.segments:  # segments never mix speakers
+        assert {w.speaker for w in segment.words} == {segment.speaker}
+
+
+def test_known_speaker_gets_its_name(pipeline, shared_audio) -> None:
+    from hark.audio import load_audio
+
+    audio = load_audio(shared_audio / "pyannote/sample.wav")
+    # 10.0-14.8 s is one speaker alone in sample.rttm (speaker90).
+    reference = audio[int(10.0 * 16000) : int(14.8 * 16000)]
+    result = pipeline.transcribe(
+        audio, language="en", diarize=True, num_speakers=2, speakers={"Alice": reference}, **FIXED
+    )
+    # Which words are Alice's depends on the random model's word times; the name reaching the
+    # transcript is what the pipeline owns (matching itself is tested in test_diarize*).
+    assert "Alice" in result.speakers
+    assert any(s.speaker == "Alice" for s in result.segments)
+
+
+def test_bad_speaker_counts_are_rejected() -> None:
+    with pytest.raises(ValueError, match="min_speakers"):
+        hark.TranscribeOptions(min_speakers=3, max_speakers=2)
+    with pytest.raises(ValueError, match="num_speakers"):
+        hark.TranscribeOptions(num_speakers=5, max_speakers=2)
+
+
+def test_separate_channels_are_speakers(pipeline, shared_audio) -> None:
+    result = pipeline.transcribe(
+        shared_audio / "fw_stereo_diarization.wav", language="en", channels="separate", **FIXED
+    )
+    assert set(result.speakers) == {"SPEAKER_00", "SPEAKER_01"}
+    assert all(w.speaker for w in result.word_segments)
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts)
+    assert result.duration == pytest.approx(5.0, abs=0.05)
