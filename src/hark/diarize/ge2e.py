@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from hark.diarize.embedding import SpeakerEmbedding
+from hark.diarize.embedding import SpeakerEmbedding, l2_normalise
 from hark.diarize.errors import ModelFormatError, ModelNotFoundError
 from hark.diarize.onnx_writer import Node, model_bytes
 from hark.diarize.runtime import create_session
@@ -252,8 +252,7 @@ class GE2EEncoder(SpeakerEmbedding):
                 h = ifo[:, 2 * HIDDEN :] * np.tanh(c)
                 outputs[:, t] = h
             sequence = outputs
-        raw = np.maximum(h @ self._linear_w + self._linear_b, 0.0)
-        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+        return l2_normalise(np.maximum(h @ self._linear_w + self._linear_b, 0.0))
 
     def embed_windows(self, audio: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
         starts = np.asarray(starts, dtype=np.int64)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from hark.diarize.embedding import SpeakerEmbedding
+from hark.diarize.embedding import SpeakerEmbedding, l2_normalise
 from hark.diarize.errors import DiarizationError
 from hark.diarize.speech import SpeechOptions, speech_regions
 
@@ -54,8 +54,7 @@ def match_known_speakers(
     if len(centroids) == 0 or not enrolled:
         return {}
     names = list(enrolled)
-    references = np.stack([enrolled[n] for n in names]).astype(np.float64)
-    references /= np.maximum(np.linalg.norm(references, axis=1, keepdims=True), 1e-12)
+    references = l2_normalise(np.stack([enrolled[n] for n in names]))
     similarity = np.asarray(centroids, dtype=np.float64) @ references.T
     rows, cols = linear_sum_assignment(similarity, maximize=True)
     return {
