@@ -26,10 +26,11 @@ test: install lint
 test-models: install
 	$(BIN)/hark dev make-test-models $(TEST_MODELS)
 
-# Until the HTTP server exists, `serve` transcribes the sample with the test model.
+# The HTTP API on $(HOST):$(PORT). The generated test model needs no network; use a real one
+# with e.g. `make serve HARK_MODEL=small` (every HARK_* variable is read by `hark serve`).
+HARK_MODEL ?= $(TEST_MODELS)/whisper-tiny
 serve: install test-models
-	$(BIN)/hark transcribe ../shared/audio/jfk.flac --model $(TEST_MODELS)/whisper-tiny \
-		--max-new-tokens 40 -f all -o out/
+	$(BIN)/hark serve --host $(HOST) --port $(PORT) --model $(HARK_MODEL)
 
 bench: install test-models
 	$(BIN)/python bench/asr.py

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(1024.0, gt=0, description="Largest accepted upload, MB.")
     max_audio_seconds: float = Field(4 * 3600.0, gt=0, description="Longest accepted audio.")
     url_timeout_s: float = Field(60.0, gt=0, description="Timeout fetching audio_url.")
+    allow_private_urls: bool = Field(
+        False, description="Let audio_url reach loopback/private addresses (trusted networks)."
+    )
 
     # -- server
     host: str = Field("0.0.0.0", description="Address to bind.")

@@ -1,0 +1,122 @@
+"""`create_app`: the FastAPI application, its routers, and the model loaded at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hark import __version__
+from hark.pipeline import Pipeline, load_pipeline
+from hark.server.errors import install_error_handlers
+from hark.server.executor import InferenceExecutor
+from hark.server.metrics import Metrics, MetricsMiddleware
+from hark.server.routes import asr, docs, health, openai, ui
+from hark.server.state import ServerState
+from hark.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = files("hark") / "server" / "static"
+
+DESCRIPTION = """
+Self-hostable speech-to-text: Whisper on CTranslate2 with VAD batching and word timestamps.
+
+* **ASR** (`/asr`, `/detect-language`): whisper-asr-webservice style, parameters as query or
+  form fields, `output` json | txt | tsv | srt | vtt | all.
+* **OpenAI compatible** (`/v1/...`): point the official `openai` client's `base_url` here.
+* **Operations**: `/health`, `/ready`, `/metrics` (Prometheus).
+
+Errors are always `{"error": {"code": ..., "message": ...}}`. When the server has API keys,
+send `Authorization: Bearer <key>` (the Authorize button above).
+"""
+
+
+def create_app(settings: Settings | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """The application. Without `pipeline`, the model named in `settings` loads at start-up
+    in the background: `/health` answers at once, `/ready` once the model is loaded."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = None if state.pipeline else asyncio.create_task(_load(state))
+        try:
+            yield
+        finally:
+            if loading is not None:
+                loading.cancel()
+            state.executor.shutdown()
+
+    app = FastAPI(
+        title="Hark",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    state = ServerState(
+        settings=settings,
+        metrics=metrics,
+        executor=InferenceExecutor(
+            settings.num_workers, settings.queue_size, on_change=_gauges(metrics)
+        ),
+        pipeline=pipeline,
+    )
+    metrics.queue_capacity.set(settings.queue_size)
+    if pipeline is not None:
+        _loaded(state, pipeline)
+    app.state.hark = state
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (asr, openai, health, docs, ui):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    return app
+
+
+async def _load(state: ServerState) -> None:
+    settings = state.settings
+    logger.info(
+        "loading model %s on %s (%s)", settings.model, settings.device, settings.compute_type
+    )
+    try:
+        pipeline = await asyncio.to_thread(load_pipeline, **settings.pipeline_kwargs())
+    except Exception as exc:  # any failure: /health turns 503 so the orchestrator restarts us
+        state.load_error = str(exc) or type(exc).__name__
+        logger.error("the model failed to load: %s", state.load_error)
+        return
+    _loaded(state, pipeline)
+
+
+def _loaded(state: ServerState, pipeline: Pipeline) -> None:
+    info = pipeline.model_info
+    state.pipeline = pipeline
+    state.metrics.model_load_seconds.labels(
+        model=state.settings.model, device=info.device, compute_type=info.compute_type
+    ).set(pipeline.load_seconds)
+    state.metrics.model_ready.set(1)
+    logger.info(
+        "model %s ready on %s (%s) in %.1f s",
+        info.name,
+        info.device,
+        info.compute_type,
+        pipeline.load_seconds,
+    )
+
+
+def _gauges(metrics: Metrics) -> Callable[[int, int], None]:
+    def update(waiting: int, running: int) -> None:
+        metrics.queue_depth.set(waiting)
+        metrics.running.set(running)
+
+    return update

@@ -1,0 +1,57 @@
+"""Optional bearer-token authentication (`HARK_API_KEYS`), compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hark.server.errors import ApiError
+from hark.settings import Settings
+
+# auto_error=False: the missing-key answer is ours (JSON error body), the scheme is for /docs.
+bearer = HTTPBearer(auto_error=False, description="An API key from HARK_API_KEYS.")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def key_matches(settings: Settings, presented: str) -> bool:
+    given = presented.encode()
+    # Every key is compared, whatever matched earlier, so timing says nothing about which.
+    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in settings.api_keys]
+    return any(matches)
+
+
+def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
+    settings: Settings = request.app.state.settings
+    if not settings.api_keys:
+        return
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(
+            401,
+            "unauthorized",
+            "an API key is required: send 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not key_matches(settings, credentials.credentials):
+        raise ApiError(
+            401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+async def require_key(request: Request, credentials: Credentials) -> None:
+    """Dependency for the API routes."""
+    _check(request, credentials)
+
+
+async def require_key_for_health(request: Request, credentials: Credentials) -> None:
+    """/health and /ready: open when `HARK_OPEN_HEALTH` is set (the default)."""
+    if not request.app.state.settings.open_health:
+        _check(request, credentials)
+
+
+async def require_key_for_metrics(request: Request, credentials: Credentials) -> None:
+    """/metrics: open when `HARK_OPEN_METRICS` is set (the default)."""
+    if not request.app.state.settings.open_metrics:
+        _check(request, credentials)

@@ -1,0 +1,148 @@
+"""Prometheus metrics, one registry per app, and the ASGI middleware that records requests.
+
+Names and labels (the Grafana dashboard is built from them):
+- hark_http_requests_total{route,method,status}     counter
+- hark_http_request_duration_seconds{route,method}  histogram
+- hark_http_requests_in_flight                      gauge
+- hark_errors_total{code}                           counter, one per error body sent
+- hark_audio_seconds_total{task}                    counter, audio processed successfully
+- hark_inference_seconds{task}                      histogram, time on the model per request
+- hark_realtime_factor{task}                        histogram, inference seconds / audio seconds
+- hark_queue_depth                                  gauge, requests waiting for the model
+- hark_queue_capacity                               gauge, waiting requests allowed before 503
+- hark_inference_running                            gauge, requests on the model now
+- hark_model_load_seconds{model,device,compute_type} gauge
+- hark_model_ready                                  gauge, 1 once the model is loaded
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
+
+# The classic text format, which every Prometheus version parses (all names here are legacy-
+# valid, so the output is the same as what newer clients label version=1.0.0).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Up to an hour: a long recording is one request.
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_DURATION_BUCKETS += (120, 300, 600, 1800, 3600)
+_RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
+
+
+class Metrics:
+    """The app's collectors; a fresh registry per app so tests can run several apps."""
+
+    def __init__(self) -> None:
+        # `*_created` series double the output for nothing a dashboard uses.
+        disable_created_metrics()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "hark_http_requests",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "hark_http_request_duration_seconds",
+            "Time from request to the end of the response.",
+            ["route", "method"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "hark_http_requests_in_flight", "HTTP requests being handled.", registry=r
+        )
+        self.errors = Counter("hark_errors", "Error responses by error code.", ["code"], registry=r)
+        self.audio_seconds = Counter(
+            "hark_audio_seconds", "Seconds of audio processed.", ["task"], registry=r
+        )
+        self.inference_seconds = Histogram(
+            "hark_inference_seconds",
+            "Time on the model per request (decoding included).",
+            ["task"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.realtime_factor = Histogram(
+            "hark_realtime_factor",
+            "Inference seconds per second of audio (below 1: faster than real time).",
+            ["task"],
+            buckets=_RTF_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge("hark_queue_depth", "Requests waiting for the model.", registry=r)
+        self.queue_capacity = Gauge(
+            "hark_queue_capacity", "Waiting requests allowed before answering 503.", registry=r
+        )
+        self.running = Gauge("hark_inference_running", "Requests on the model now.", registry=r)
+        self.model_load_seconds = Gauge(
+            "hark_model_load_seconds",
+            "Time taken to load the model at start-up.",
+            ["model", "device", "compute_type"],
+            registry=r,
+        )
+        self.model_ready = Gauge("hark_model_ready", "1 once the model is loaded.", registry=r)
+        for code in ("internal_error", "queue_full"):
+            self.errors.labels(code=code)  # exported at 0 so rate() works from the start
+
+    def observe_inference(self, task: str, audio_seconds: float, seconds: float) -> None:
+        self.audio_seconds.labels(task=task).inc(audio_seconds)
+        self.inference_seconds.labels(task=task).observe(seconds)
+        if audio_seconds > 0:
+            self.realtime_factor.labels(task=task).observe(seconds / audio_seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by route template (never the raw path: unbounded labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client sees when the app fails before starting a response
+        started = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.in_flight.dec()
+            route = _route(scope)
+            method = scope["method"]
+            self.metrics.requests.labels(route=route, method=method, status=str(status)).inc()
+            self.metrics.duration.labels(route=route, method=method).observe(
+                time.perf_counter() - started
+            )
+
+
+def _route(scope: dict[str, Any]) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

@@ -1,0 +1,133 @@
+"""Request parameters from query strings, form fields and JSON, validated by the shared models.
+
+Per-request options are `TranscribeOptions` fields and subtitle options are `SubtitleOptions`
+fields, taken generically: an option added to either model is accepted (and documented, see
+`hark.server.schemas`) by every route without touching this package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from hark.formats import SubtitleOptions
+from hark.options import TranscribeOptions
+from hark.server.errors import ApiError, invalid, validation_message
+from hark.server.uploads import Repeated
+from hark.settings import Settings
+
+OPTION_FIELDS: tuple[str, ...] = tuple(TranscribeOptions.model_fields)
+SUBTITLE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SubtitleOptions))
+_SUBTITLES = TypeAdapter(SubtitleOptions)
+
+# Names other clients send (whisper-asr-webservice, WhisperX servers), applied only while the
+# model has no field of that name itself.
+ALIASES = {"align": "word_timestamps"}
+# Speaker options of the issue's API that this build may not have yet: refused when asked for,
+# ignored when explicitly off, so clients sending `diarize=false` keep working.
+SPEAKER_FIELDS = ("diarize", "num_speakers", "min_speakers", "max_speakers")
+# whisper-asr-webservice flags with no meaning here (input is always decoded, VAD always runs).
+IGNORED_FIELDS = ("encode", "vad_filter")
+
+
+def option_group(name: str) -> str | None:
+    """The help group of a TranscribeOptions field ("VAD", "Decoding", ...)."""
+    info = TranscribeOptions.model_fields.get(name)
+    extra = info.json_schema_extra if info is not None else None
+    return str(extra.get("group")) if isinstance(extra, dict) else None
+
+
+def first(value: Any) -> Any:
+    """A repeated form/query field counts once: the last value wins, as in most frameworks.
+    JSON lists are values of their own ("temperature": [0, 0.2])."""
+    return value[-1] if isinstance(value, Repeated) and value else value
+
+
+def given(fields: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """The values of `names` the client actually sent; empty form values count as not sent."""
+    out = {}
+    for name in names:
+        if name in fields:
+            value = first(fields[name])
+            if value != "":
+                out[name] = value
+    return out
+
+
+def transcribe_options(
+    fields: Mapping[str, Any],
+    settings: Settings,
+    *,
+    skip: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> TranscribeOptions:
+    """`TranscribeOptions` from the request, with the server's defaults and limits applied.
+
+    `extra` (route-specific values such as the OpenAI `prompt`) wins over `fields`.
+    """
+    names = [n for n in OPTION_FIELDS if n not in set(skip)]
+    values = given(fields, names)
+    for alias, target in ALIASES.items():
+        aliased = given(fields, [alias])
+        if aliased and alias not in OPTION_FIELDS and target in names and target not in values:
+            values[target] = aliased[alias]
+    _refuse_speakers(fields)
+    values.update(extra or {})
+    if values.get("batch_size") is None and settings.batch_size:
+        values["batch_size"] = settings.batch_size
+    try:
+        options = TranscribeOptions(**values)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_parameter", validation_message(exc.errors())) from None
+    limit = settings.max_audio_seconds
+    if options.max_duration is None or options.max_duration > limit:
+        options = options.model_copy(update={"max_duration": limit})
+    return options
+
+
+def subtitle_options(fields: Mapping[str, Any]) -> SubtitleOptions:
+    try:
+        return _SUBTITLES.validate_python(given(fields, SUBTITLE_FIELDS))
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_parameter", validation_message(exc.errors())) from None
+
+
+def boolean(fields: Mapping[str, Any], name: str, default: bool) -> bool:
+    values = given(fields, [name])
+    if name not in values:
+        return default
+    try:
+        return TypeAdapter(bool).validate_python(values[name])
+    except ValidationError:
+        raise invalid(name, "expected true or false") from None
+
+
+def choice(fields: Mapping[str, Any], name: str, choices: Iterable[str], default: str) -> str:
+    value = given(fields, [name]).get(name, default)
+    allowed = list(choices)
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        raise invalid(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+    return value.strip().lower()
+
+
+def text(fields: Mapping[str, Any], name: str, max_length: int = 8192) -> str | None:
+    value = given(fields, [name]).get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(name, "expected a string")
+    if len(value) > max_length:
+        raise invalid(name, f"longer than {max_length} characters")
+    return value
+
+
+def _refuse_speakers(fields: Mapping[str, Any]) -> None:
+    for name in SPEAKER_FIELDS:
+        if name in OPTION_FIELDS or name not in given(fields, [name]):
+            continue
+        wanted = boolean(fields, name, False) if name == "diarize" else given(fields, [name])[name]
+        if wanted:
+            raise invalid(name, "speaker diarization is not available on this server")

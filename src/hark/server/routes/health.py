@@ -1,0 +1,102 @@
+"""`GET /health` (alive), `GET /ready` (model loaded, queue not full) and `GET /metrics`.
+
+They never touch the model or the executor's threads, so they answer at once while inference
+runs (Kubernetes probes, Prometheus scrapes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from hark import __version__
+from hark.server.auth import require_key_for_health, require_key_for_metrics
+from hark.server.errors import error_response
+from hark.server.metrics import CONTENT_TYPE
+from hark.server.schemas import error_responses
+from hark.server.state import get_state
+
+router = APIRouter(tags=["Operations"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Ready(BaseModel):
+    status: str
+    model: dict[str, Any]
+    queue: dict[str, int]
+
+
+@router.get(
+    "/health",
+    summary="Liveness",
+    response_model=Health,
+    responses=error_responses(401, 503),
+    dependencies=[Depends(require_key_for_health)],
+)
+async def health(request: Request) -> Response:
+    """200 while the process runs; 503 only when the model failed to load (restart it)."""
+    state = get_state(request)
+    if state.load_error:
+        message = f"the model failed to load: {state.load_error}"
+        return error_response(request, 503, "model_unavailable", message)
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+@router.get(
+    "/ready",
+    summary="Readiness",
+    response_model=Ready,
+    responses=error_responses(401, 503),
+    dependencies=[Depends(require_key_for_health)],
+)
+async def ready(request: Request) -> Response:
+    """200 once the model is loaded and while the queue has room; 503 otherwise."""
+    state = get_state(request)
+    executor = state.executor
+    if state.pipeline is None:
+        code, message = (
+            ("model_unavailable", state.load_error)
+            if state.load_error
+            else ("model_loading", "the model is still loading")
+        )
+        return error_response(request, 503, code, message or "")
+    if executor.saturated:
+        headers = {"Retry-After": str(executor.retry_after())}
+        return error_response(request, 503, "queue_full", "the queue is full", headers)
+    info = state.pipeline.model_info
+    return JSONResponse(
+        {
+            "status": "ready",
+            "model": {
+                "name": info.name,
+                "device": info.device,
+                "compute_type": info.compute_type,
+                "load_seconds": round(state.pipeline.load_seconds, 3),
+            },
+            "queue": {
+                "waiting": executor.waiting,
+                "running": executor.running,
+                "capacity": executor.queue_size,
+                "workers": executor.workers,
+            },
+        }
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}}, **error_responses(401)},
+    dependencies=[Depends(require_key_for_metrics)],
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: requests, latency, audio processed, queue, model load time."""
+    return Response(get_state(request).metrics.render(), media_type=CONTENT_TYPE)

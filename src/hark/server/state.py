@@ -1,0 +1,44 @@
+"""What the routes share: settings, the pipeline once loaded, the executor and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from hark.pipeline import Pipeline
+from hark.server.errors import ApiError
+from hark.server.executor import InferenceExecutor
+from hark.server.metrics import Metrics
+from hark.settings import Settings
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    metrics: Metrics
+    executor: InferenceExecutor
+    pipeline: Pipeline | None = None
+    load_error: str | None = None
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.settings.max_upload_mb * 1024 * 1024)
+
+    def loaded(self) -> Pipeline:
+        """The pipeline, or 503 while it is still loading (or failed to)."""
+        if self.pipeline is not None:
+            return self.pipeline
+        if self.load_error:
+            raise ApiError(503, "model_unavailable", f"the model failed to load: {self.load_error}")
+        raise ApiError(
+            503,
+            "model_loading",
+            "the model is still loading; retry shortly",
+            headers={"Retry-After": "5"},
+        )
+
+
+def get_state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.hark
+    return state

@@ -1,0 +1,112 @@
+"""Bad input gets a JSON error with the right status and a stable code, never a stack trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from test_server_asr import main_server
+from test_server_support import FAST, Server
+
+
+@pytest.fixture(scope="module")
+def server(test_models: Path) -> Server:
+    return main_server(test_models)
+
+
+def error_of(r: httpx.Response, status: int, code: str) -> str:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == code, body
+    message = body["error"]["message"]
+    assert "Traceback" not in message and 'File "' not in message
+    return message
+
+
+def test_empty_file(server: Server) -> None:
+    with server.client() as client:
+        r = client.post("/asr", params=FAST, files={"file": ("empty.wav", b"")})
+    assert "empty" in error_of(r, 400, "empty_audio")
+
+
+def test_text_file_is_unsupported_media(server: Server) -> None:
+    text = b"This is a text file, not audio.\n" * 50
+    with server.client() as client:
+        r = client.post("/asr", params=FAST, files={"file": ("notes.txt", text, "text/plain")})
+        detect = client.post("/detect-language", files={"file": ("notes.txt", text)})
+    error_of(r, 415, "not_audio")
+    error_of(detect, 415, "not_audio")
+
+
+def test_truncated_flac(server: Server, shared_audio: Path) -> None:
+    data = (shared_audio / "jfk.flac").read_bytes()
+    with server.client() as client:
+        r = client.post("/asr", params=FAST, files={"file": ("cut.flac", data[: len(data) // 2])})
+    assert "truncated" in error_of(r, 400, "corrupt_audio") or r.json()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"beam_size": "0"}, "beam_size"),
+        ({"beam_size": "many"}, "beam_size"),
+        ({"output": "docx"}, "output"),
+        ({"language": "xx"}, "language"),
+        ({"temperature": "0,hot"}, "temperature"),
+        ({"task": "summarise"}, "task"),
+        ({"vad_onset": "0.3", "vad_offset": "0.6"}, "vad_offset"),
+        ({"max_line_count": "2"}, "max_line_width"),
+        ({"word_timestamps": "perhaps"}, "word_timestamps"),
+        ({"num_speakers": "0"}, "num_speakers"),
+    ],
+)
+def test_invalid_parameters_name_the_field(server: Server, params: dict, field: str) -> None:
+    with server.client() as client:
+        r = client.post("/asr", params=params, files={"file": ("a.wav", b"RIFF")})
+    assert field in error_of(r, 422, "invalid_parameter")
+
+
+def test_missing_audio(server: Server) -> None:
+    with server.client() as client:
+        r = client.post("/asr", data={"output": "json"})
+        both = client.post(
+            "/asr", data={"audio_url": "http://127.0.0.1:9/x.wav"}, files={"file": ("a", b"x")}
+        )
+    assert "file" in error_of(r, 422, "invalid_parameter")
+    assert "audio_url" in error_of(both, 422, "invalid_parameter")
+
+
+def test_bad_bodies(server: Server) -> None:
+    with server.client() as client:
+        not_json = client.post(
+            "/asr", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        not_b64 = client.post("/asr", json={"audio": "%%% not base64 %%%"})
+        array = client.post("/asr", json=[1, 2])
+        broken_multipart = client.post(
+            "/asr", content=b"garbage", headers={"content-type": "multipart/form-data"}
+        )
+        wrong_file_field = client.post("/asr", files={"upload": ("a.wav", b"RIFF")})
+    error_of(not_json, 400, "invalid_body")
+    assert "audio" in error_of(not_b64, 422, "invalid_parameter")
+    error_of(array, 400, "invalid_body")
+    error_of(broken_multipart, 400, "invalid_body")
+    assert "upload" in error_of(wrong_file_field, 422, "invalid_parameter")
+
+
+def test_unknown_route_and_method(server: Server) -> None:
+    with server.client() as client:
+        missing = client.get("/v2/transcribe")
+        method = client.get("/asr")
+        put = client.put("/v1/audio/transcriptions")
+    assert "/v2/transcribe" in error_of(missing, 404, "not_found")
+    error_of(method, 405, "method_not_allowed")
+    error_of(put, 405, "method_not_allowed")
+
+
+def test_server_log_has_no_tracebacks(server: Server) -> None:
+    assert "Traceback" not in server.log_text()
