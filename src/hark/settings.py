@@ -6,6 +6,7 @@ variables). Per-request choices live in `hark.options.TranscribeOptions` instead
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +48,40 @@ class Settings(BaseSettings):
     open_health: bool = Field(True, description="/health and /ready without a key.")
     open_metrics: bool = Field(True, description="/metrics without a key.")
     log_level: str = Field("info", description="Logging level.")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Sync requests decoded at once, their chunks batched together by the "
+        "scheduler (default: num_workers).",
+    )
+    shutdown_grace_s: float = Field(
+        25.0, gt=0, description="On SIGTERM, time to finish or re-queue running work."
+    )
+
+    # -- async jobs (/run, /status, ...)
+    data_dir: Path = Field(
+        default_factory=lambda: _default_data_dir(), description="Where the job database lives."
+    )
+    job_store: str | None = Field(
+        None, description="sqlite:///path or redis://host:port/db (default: SQLite in data_dir)."
+    )
+    job_workers: int = Field(2, ge=0, description="Jobs this process runs at once (0: none).")
+    job_lease_s: float = Field(
+        30.0, gt=0, description="A running job whose worker is silent this long is re-queued."
+    )
+    job_max_attempts: int = Field(3, ge=1, description="Runs before a crashing job is FAILED.")
+    job_timeout_s: float = Field(0.0, ge=0, description="Execution limit per job (0: none).")
+    job_retention_s: float = Field(
+        86400.0, gt=0, description="Finished jobs (and results) are purged after this long."
+    )
+    runsync_wait_s: float = Field(90.0, gt=0, description="Default wait of /runsync.")
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing webhook bodies (X-Hark-Signature)."
+    )
+    webhook_attempts: int = Field(5, ge=1, description="Webhook deliveries tried per job.")
+    webhook_backoff_s: float = Field(
+        2.0, gt=0, description="First webhook retry delay; doubles per attempt."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -54,6 +89,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @property
+    def job_store_url(self) -> str:
+        return self.job_store or f"sqlite:///{self.data_dir / 'jobs.db'}"
+
+    @property
+    def sync_concurrency(self) -> int:
+        return self.concurrency or self.num_workers
 
     def pipeline_kwargs(self) -> dict[str, Any]:
         """Arguments for `hark.load_pipeline`."""
@@ -67,3 +110,8 @@ class Settings(BaseSettings):
             download_root=self.download_root,
             local_files_only=self.local_files_only,
         )
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "hark"

@@ -1,4 +1,4 @@
-"""The worker's result: exactly the WhisperX JSON that existing clients parse, plus renderings.
+"""A job's result (RunPod worker and Hark jobs alike): the WhisperX JSON clients parse.
 
 `{"segments": [{"start", "end", "text", "words": [{"word", "start", "end", "score",
 "speaker"?}], "speaker"?}], "word_segments": [...], "language", "duration"}`, and one string per
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hark.formats import render
+from hark.pipeline import Progress
 from hark.schema import Segment, Transcript, Word
 
 
@@ -49,3 +50,14 @@ def _segment(segment: Segment) -> dict[str, Any]:
     if segment.speaker is not None:
         out["speaker"] = segment.speaker
     return out
+
+
+def progress_payload(progress: Progress) -> dict[str, Any]:
+    """What `/status` shows while a job runs: stage and seconds of audio done."""
+    percent = 100.0 * progress.done / progress.total if progress.total else 0.0
+    return {
+        "stage": progress.stage,
+        "percent": round(percent, 1),
+        "done": round(progress.done, 1),
+        "total": round(progress.total, 1),
+    }

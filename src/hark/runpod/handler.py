@@ -22,11 +22,13 @@ from typing import Any
 
 from hark.audio import AudioError
 from hark.jobs.input import JobInput, JobInputError
+from hark.jobs.output import progress_payload, whisperx_output
 from hark.models import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.runpod.config import RunpodSettings, hark_settings
-from hark.runpod.output import whisperx_output
 from hark.settings import Settings
+
+__all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]
 
 logger = logging.getLogger("hark.runpod")
 
@@ -137,17 +139,6 @@ class Worker:
 
     def concurrency_modifier(self, current: int) -> int:
         return self.runpod.concurrency
-
-
-def progress_payload(progress: Progress) -> dict[str, Any]:
-    """What `/status` shows while a job runs: stage and seconds of audio done."""
-    percent = 100.0 * progress.done / progress.total if progress.total else 0.0
-    return {
-        "stage": progress.stage,
-        "percent": round(percent, 1),
-        "done": round(progress.done, 1),
-        "total": round(progress.total, 1),
-    }
 
 
 def _runpod_progress_sender() -> ProgressSender | None:

@@ -12,11 +12,14 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hark import __version__
+from hark.jobs.service import JobService
 from hark.pipeline import Pipeline, load_pipeline
+from hark.scheduler import Scheduler
 from hark.server.errors import install_error_handlers
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics, MetricsMiddleware
-from hark.server.routes import asr, docs, health, openai, ui
+from hark.server.routes import asr, docs, health, jobs, openai, ui
+from hark.server.shutdown import Drain
 from hark.server.state import ServerState
 from hark.settings import Settings
 
@@ -30,6 +33,8 @@ Self-hostable speech-to-text: Whisper on CTranslate2 with VAD batching and word 
 * **ASR** (`/asr`, `/detect-language`): whisper-asr-webservice style, parameters as query or
   form fields, `output` json | txt | tsv | srt | vtt | all.
 * **OpenAI compatible** (`/v1/...`): point the official `openai` client's `base_url` here.
+* **Jobs** (`/run`, `/runsync`, `/status/{id}`, `/cancel/{id}`, `/retry/{id}`): RunPod's
+  serverless protocol, durable (SQLite or Redis), for long recordings.
 * **Operations**: `/health`, `/ready`, `/metrics` (Prometheus).
 
 Errors are always `{"error": {"code": ..., "message": ...}}`. When the server has API keys,
@@ -46,12 +51,18 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loading = None if state.pipeline else asyncio.create_task(_load(state))
+        drain.install()
         try:
             yield
         finally:
             if loading is not None:
                 loading.cancel()
+            state.draining = True
+            await asyncio.to_thread(drain.finish)
+            state.jobs.close()
             state.executor.shutdown()
+            if state.scheduler is not None:
+                state.scheduler.close(timeout=1.0)
 
     app = FastAPI(
         title="Hark",
@@ -65,10 +76,16 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         settings=settings,
         metrics=metrics,
         executor=InferenceExecutor(
-            settings.num_workers, settings.queue_size, on_change=_gauges(metrics)
+            settings.sync_concurrency, settings.queue_size, on_change=_gauges(metrics)
         ),
-        pipeline=pipeline,
+        jobs=JobService(settings),
     )
+
+    def stop_jobs(grace: float) -> None:
+        state.draining = True  # /runsync stops waiting; nothing new is claimed
+        state.jobs.shutdown(grace)
+
+    drain = Drain(stop_jobs, settings.shutdown_grace_s)
     metrics.queue_capacity.set(settings.queue_size)
     if pipeline is not None:
         _loaded(state, pipeline)
@@ -78,7 +95,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (asr, openai, health, docs, ui):
+    for module in (asr, openai, jobs, health, docs, ui):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app
@@ -100,7 +117,17 @@ async def _load(state: ServerState) -> None:
 
 def _loaded(state: ServerState, pipeline: Pipeline) -> None:
     info = pipeline.model_info
+    s = state.settings
+    # One scheduler owns the model: sync requests and jobs share its batches.
+    state.scheduler = Scheduler(
+        pipeline,
+        max_requests=s.sync_concurrency + s.job_workers,
+        workers=s.num_workers,
+        batch_size=s.batch_size,
+    )
     state.pipeline = pipeline
+    if not state.draining:
+        state.jobs.start(state.scheduler)
     state.metrics.model_load_seconds.labels(
         model=state.settings.model, device=info.device, compute_type=info.compute_type
     ).set(pipeline.load_seconds)

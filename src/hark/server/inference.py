@@ -1,4 +1,5 @@
-"""Run the pipeline for a request through the executor, with metrics and cancellation."""
+"""Run a request through the executor into the process's scheduler (which batches it with
+other requests and jobs), with metrics and cancellation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import TypeVar
 from fastapi import Request
 
 from hark.options import TranscribeOptions
-from hark.pipeline import LanguageResult, Progress
+from hark.pipeline import LanguageResult
+from hark.scheduler import CancelledError, QueueFullError, ShuttingDownError
 from hark.schema import Transcript
 from hark.server.errors import ApiError
 from hark.server.executor import Cancelled, ClientGone
@@ -18,20 +20,24 @@ from hark.server.state import ServerState
 from hark.server.uploads import Upload
 
 T = TypeVar("T")
+_RETRY_S = 5  # the scheduler is full only when jobs and requests overlap at their limits
 
 
 async def transcribe(
     request: Request, state: ServerState, upload: Upload, options: TranscribeOptions
 ) -> Transcript:
-    pipeline = state.loaded()
+    scheduler = state.loaded_scheduler()
 
     def job(cancel: threading.Event) -> tuple[Transcript, float]:
-        def progress(_p: Progress) -> None:
-            if cancel.is_set():
-                raise Cancelled()
-
         started = time.perf_counter()
-        transcript = pipeline.transcribe(upload.file, options, progress=progress)
+        try:
+            transcript = scheduler.transcribe(upload.file, options, cancel=cancel)
+        except CancelledError:
+            raise Cancelled() from None
+        except (QueueFullError, ShuttingDownError) as exc:
+            raise ApiError(
+                503, exc.code, str(exc), headers={"Retry-After": str(_RETRY_S)}
+            ) from None
         return transcript, time.perf_counter() - started
 
     transcript, seconds = await _run(request, state, job)

@@ -1,4 +1,5 @@
-"""What the routes share: settings, the pipeline once loaded, the executor and the metrics."""
+"""What the routes share: settings, the pipeline and its scheduler once loaded, the executor,
+the jobs and the metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from hark.jobs.service import JobService
 from hark.pipeline import Pipeline
+from hark.scheduler import Scheduler
 from hark.server.errors import ApiError
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics
@@ -18,12 +21,21 @@ class ServerState:
     settings: Settings
     metrics: Metrics
     executor: InferenceExecutor
+    jobs: JobService
     pipeline: Pipeline | None = None
+    scheduler: Scheduler | None = None
     load_error: str | None = None
+    draining: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.settings.max_upload_mb * 1024 * 1024)
+
+    def loaded_scheduler(self) -> Scheduler:
+        """The scheduler that owns the model (503 while it is loading)."""
+        self.loaded()
+        assert self.scheduler is not None  # created with the pipeline
+        return self.scheduler
 
     def loaded(self) -> Pipeline:
         """The pipeline, or 503 while it is still loading (or failed to)."""

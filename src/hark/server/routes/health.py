@@ -6,6 +6,7 @@ runs (Kubernetes probes, Prometheus scrapes).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,6 +17,7 @@ from hark import __version__
 from hark.server.auth import require_key_for_health, require_key_for_metrics
 from hark.server.errors import error_response
 from hark.server.metrics import CONTENT_TYPE
+from hark.server.routes.jobs import health_fields
 from hark.server.schemas import error_responses
 from hark.server.state import get_state
 
@@ -25,6 +27,8 @@ router = APIRouter(tags=["Operations"])
 class Health(BaseModel):
     status: str
     version: str
+    jobs: dict[str, int] = {}
+    workers: dict[str, int] = {}
 
 
 class Ready(BaseModel):
@@ -41,12 +45,15 @@ class Ready(BaseModel):
     dependencies=[Depends(require_key_for_health)],
 )
 async def health(request: Request) -> Response:
-    """200 while the process runs; 503 only when the model failed to load (restart it)."""
+    """200 while the process runs; 503 only when the model failed to load (restart it).
+    `jobs` and `workers` are RunPod's endpoint health: job counts and this process's job
+    slots."""
     state = get_state(request)
     if state.load_error:
         message = f"the model failed to load: {state.load_error}"
         return error_response(request, 503, "model_unavailable", message)
-    return JSONResponse({"status": "ok", "version": __version__})
+    extra = await asyncio.to_thread(health_fields, state)
+    return JSONResponse({"status": "ok", "version": __version__, **extra})
 
 
 @router.get(

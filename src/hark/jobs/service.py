@@ -1,0 +1,82 @@
+"""The jobs side of a server process: the store, the workers, webhooks, built from Settings.
+
+The store opens with the app, so `/run` and `/status` work while the model still loads; the
+workers start once the scheduler exists (`start(scheduler)`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from hark.jobs.input import AudioFetchError, _checked_address
+from hark.jobs.model import Job
+from hark.jobs.runner import JobRunner
+from hark.jobs.store import JobStore, Policy, open_store
+from hark.jobs.submit import BadJobRequest, new_job
+from hark.jobs.webhook import WebhookSender
+from hark.scheduler import Scheduler
+from hark.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class JobService:
+    def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
+        self.settings = settings
+        policy = Policy(
+            lease_s=settings.job_lease_s,
+            max_attempts=settings.job_max_attempts,
+            retention_s=settings.job_retention_s,
+        )
+        self.store = store or open_store(settings.job_store_url, policy)
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        self.webhooks = WebhookSender(
+            secret, attempts=settings.webhook_attempts, backoff_s=settings.webhook_backoff_s
+        )
+        self.runner: JobRunner | None = None
+
+    def start(self, scheduler: Scheduler) -> None:
+        if self.settings.job_workers == 0:
+            return  # an API-only replica: other replicas run the jobs
+        self.runner = JobRunner(self.store, scheduler, self.settings, on_finish=self._finished)
+        self.runner.start()
+        logger.info("job workers started: %s", self.runner.worker_id)
+
+    def submit(self, body: Any) -> Job:
+        """Store a new job from a `/run` body; raises BadJobRequest for a non-job body."""
+        job, audio = new_job(body, int(self.settings.max_upload_mb * 1024 * 1024))
+        if job.webhook:
+            self._check_webhook(job.webhook)
+        self.store.submit(job, audio)
+        if job.status.final:
+            self._finished(job)
+        elif self.runner is not None:
+            self.runner.wake()
+        return job
+
+    def workers(self) -> dict[str, int]:
+        """RunPod's /health `workers`: this process's job slots."""
+        busy = self.runner.busy if self.runner else 0
+        slots = self.settings.job_workers if self.runner else 0
+        return {"idle": max(0, slots - busy), "running": busy}
+
+    def shutdown(self, grace: float) -> None:
+        if self.runner is not None:
+            self.runner.shutdown(max(0.5, grace - 2.0))
+        self.webhooks.close(timeout=1.0)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _finished(self, job: Job) -> None:
+        if job.webhook:
+            self.webhooks.send(job.webhook, job.public())
+
+    def _check_webhook(self, url: str) -> None:
+        try:
+            _checked_address(httpx.URL(url), "webhook", url, self.settings.allow_private_urls)
+        except AudioFetchError as exc:
+            raise BadJobRequest(str(exc)) from None

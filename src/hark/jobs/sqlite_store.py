@@ -1,0 +1,253 @@
+"""The embedded job store: one SQLite file in WAL mode, safe for threads and processes.
+
+Each change is one short `BEGIN IMMEDIATE` transaction, so a job acknowledged by `/run` is on
+disk before the answer leaves, and a kill -9 at any point leaves a consistent database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from hark.jobs.model import RETRYABLE, Job, Status
+from hark.jobs.store import JobStore, Policy
+
+_COLUMNS = [f.name for f in fields(Job)]
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    {", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in _COLUMNS)},
+    audio BLOB
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at);
+CREATE TABLE IF NOT EXISTS stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
+
+
+class SqliteStore(JobStore):
+    def __init__(self, path: str, policy: Policy) -> None:
+        super().__init__(policy)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection behind a lock: SQLite serialises writers anyway.
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+        self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _one(self, db: sqlite3.Connection, job_id: str) -> Job | None:
+        row = db.execute(f"{_SELECT} WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(dict(row)) if row else None
+
+    def _update(self, db: sqlite3.Connection, job_id: str, **values: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+
+    def _bump(self, db: sqlite3.Connection, name: str) -> None:
+        db.execute(
+            "INSERT INTO stats VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+
+    def submit(self, job: Job, audio: bytes | None) -> None:
+        row = job.to_row()
+        marks = ", ".join("?" * (len(row) + 1))
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO jobs ({', '.join(row)}, audio) VALUES ({marks})",
+                (*row.values(), audio),
+            )
+            if job.status.final:
+                self._bump(db, job.status.lower())
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._one(self._db, job_id)
+
+    def audio(self, job_id: str) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT audio FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def claim(self, worker: str) -> Job | None:
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                f"{_SELECT} WHERE status = ? ORDER BY created_at LIMIT 1", (Status.IN_QUEUE,)
+            ).fetchone()
+            if row is None:
+                return None
+            job = Job.from_row(dict(row))
+            job.status, job.worker, job.started_at = Status.IN_PROGRESS, worker, now
+            job.attempts += 1
+            job.lease_until = now + self.policy.lease_s
+            job.progress = None
+            self._update(
+                db,
+                job.id,
+                status=job.status,
+                worker=worker,
+                started_at=now,
+                attempts=job.attempts,
+                lease_until=job.lease_until,
+                progress=None,
+            )
+            return job
+
+    def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None) -> bool | None:
+        import json
+
+        with self._tx() as db:
+            job = self._one(db, job_id)
+            if job is None or job.worker != worker or job.status is not Status.IN_PROGRESS:
+                return None
+            values: dict[str, Any] = {"lease_until": time.time() + self.policy.lease_s}
+            if progress is not None:
+                values["progress"] = json.dumps(progress)
+            self._update(db, job_id, **values)
+            return job.cancel_requested
+
+    def finish(
+        self,
+        job_id: str,
+        worker: str,
+        status: Status,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Job | None:
+        with self._tx() as db:
+            job = self._one(db, job_id)
+            if job is None or job.worker != worker or job.status is not Status.IN_PROGRESS:
+                return None
+            job.status, job.output, job.error = status, output, error
+            job.finished_at, job.lease_until, job.progress = time.time(), None, None
+            row = job.to_row()
+            self._update(
+                db,
+                job_id,
+                **{k: row[k] for k in ("status", "output", "error", "finished_at", "progress")},
+                lease_until=None,
+            )
+            if status not in RETRYABLE:
+                self._update(db, job_id, audio=None)
+            self._bump(db, status.lower())
+            return job
+
+    def release(self, job_id: str, worker: str) -> bool:
+        with self._tx() as db:
+            job = self._one(db, job_id)
+            if job is None or job.worker != worker or job.status is not Status.IN_PROGRESS:
+                return False
+            # Back to the front: its original created_at keeps it ahead of newer jobs.
+            self._update(
+                db,
+                job_id,
+                status=Status.IN_QUEUE,
+                worker=None,
+                lease_until=None,
+                started_at=None,
+                progress=None,
+                attempts=max(0, job.attempts - 1),  # a clean hand-back is not a crash
+            )
+            return True
+
+    def cancel(self, job_id: str) -> Job | None:
+        with self._tx() as db:
+            job = self._one(db, job_id)
+            if job is None:
+                return None
+            if job.status is Status.IN_QUEUE:
+                self._update(
+                    db, job_id, status=Status.CANCELLED, finished_at=time.time(), audio=None
+                )
+                self._bump(db, "cancelled")
+            elif job.status is Status.IN_PROGRESS:
+                self._update(db, job_id, cancel_requested=1)
+            return self._one(db, job_id)
+
+    def retry(self, job_id: str) -> Job | None:
+        with self._tx() as db:
+            job = self._one(db, job_id)
+            if job is None or job.status not in RETRYABLE:
+                return job
+            self._update(
+                db,
+                job_id,
+                status=Status.IN_QUEUE,
+                output=None,
+                error=None,
+                finished_at=None,
+                started_at=None,
+                worker=None,
+                cancel_requested=0,
+                attempts=0,
+            )
+            self._bump(db, "retried")
+            return self._one(db, job_id)
+
+    def reap(self) -> int:
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(
+                f"{_SELECT} WHERE status = ? AND lease_until < ?", (Status.IN_PROGRESS, now)
+            ).fetchall()
+            for row in rows:
+                job = Job.from_row(dict(row))
+                if job.cancel_requested:
+                    self._update(db, job.id, status=Status.CANCELLED, finished_at=now, audio=None)
+                    self._bump(db, "cancelled")
+                elif job.attempts >= self.policy.max_attempts:
+                    message = f"the job's worker died {job.attempts} times while running it"
+                    self._update(db, job.id, status=Status.FAILED, error=message, finished_at=now)
+                    self._bump(db, "failed")
+                else:
+                    self._update(db, job.id, status=Status.IN_QUEUE, worker=None, lease_until=None)
+            return len(rows)
+
+    def purge(self) -> int:
+        cutoff = time.time() - self.policy.retention_s
+        with self._tx() as db:
+            return db.execute(
+                "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)
+            ).rowcount
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            live = dict(
+                self._db.execute(
+                    "SELECT status, count(*) FROM jobs WHERE status IN (?, ?) GROUP BY status",
+                    (Status.IN_QUEUE, Status.IN_PROGRESS),
+                ).fetchall()
+            )
+            stats = dict(self._db.execute("SELECT name, value FROM stats").fetchall())
+        return {
+            "completed": stats.get("completed", 0),
+            "failed": stats.get("failed", 0) + stats.get("timed_out", 0),
+            "cancelled": stats.get("cancelled", 0),
+            "inProgress": live.get(Status.IN_PROGRESS, 0),
+            "inQueue": live.get(Status.IN_QUEUE, 0),
+            "retried": stats.get("retried", 0),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

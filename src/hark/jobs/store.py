@@ -1,0 +1,97 @@
+"""What a job store does; `open_store(url)` picks SQLite (one host) or Redis (replicas).
+
+Every state change is one atomic step in the store, so several threads and processes can share
+it: a job is claimed by exactly one worker, which holds a lease it renews; a job whose lease
+runs out (its worker died) goes back to the queue, and fails after `max_attempts` runs.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from hark.jobs.model import Job, Status
+
+
+@dataclass(frozen=True)
+class Policy:
+    lease_s: float = 30.0
+    max_attempts: int = 3
+    retention_s: float = 86400.0
+
+
+class JobStore(ABC):
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    @abstractmethod
+    def submit(self, job: Job, audio: bytes | None) -> None:
+        """Persist a new job (queued, or already final when its input was invalid)."""
+
+    @abstractmethod
+    def get(self, job_id: str) -> Job | None: ...
+
+    @abstractmethod
+    def audio(self, job_id: str) -> bytes | None:
+        """The uploaded audio, until the job ends."""
+
+    @abstractmethod
+    def claim(self, worker: str) -> Job | None:
+        """The oldest queued job, now IN_PROGRESS under `worker`'s lease; None if none."""
+
+    @abstractmethod
+    def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None) -> bool | None:
+        """Renew the lease (and store progress). Returns whether cancel was requested, or None
+        when `worker` no longer holds the job (lease lost: stop working on it)."""
+
+    @abstractmethod
+    def finish(
+        self,
+        job_id: str,
+        worker: str,
+        status: Status,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Job | None:
+        """Record the end of a job `worker` holds; deletes its audio (kept for a retry when
+        FAILED/TIMED_OUT). Returns the final job, or None when the lease was lost."""
+
+    @abstractmethod
+    def release(self, job_id: str, worker: str) -> bool:
+        """Put a job `worker` holds back in the queue (graceful shutdown), first in line."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> Job | None:
+        """Queued: CANCELLED at once. Running: cancel requested (the worker stops it)."""
+
+    @abstractmethod
+    def retry(self, job_id: str) -> Job | None:
+        """A FAILED or TIMED_OUT job back in the queue (unchanged job if not retryable)."""
+
+    @abstractmethod
+    def reap(self) -> int:
+        """Re-queue (or fail) running jobs whose lease ran out; how many."""
+
+    @abstractmethod
+    def purge(self) -> int:
+        """Delete jobs that ended more than `retention_s` ago; how many."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """RunPod's /health `jobs`: completed, failed, inProgress, inQueue, retried."""
+
+    def close(self) -> None:
+        return None
+
+
+def open_store(url: str, policy: Policy) -> JobStore:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from hark.jobs.redis_store import RedisStore
+
+        return RedisStore(url, policy)
+    if url.startswith("sqlite://"):
+        from hark.jobs.sqlite_store import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or ":memory:", policy)
+    raise ValueError(f"HARK_JOB_STORE must be sqlite:///path or redis://host:port/db, not {url!r}")

@@ -1,0 +1,87 @@
+"""Webhook delivery: POST the final job (the `/status` body) with retries and backoff.
+
+With a secret, `X-Hark-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes, so a
+receiver recomputes it over what it read (`verify_signature`). Delivery happens in a background
+thread and never affects the job's result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hark-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    return header is not None and hmac.compare_digest(sign(secret, body), header)
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        secret: str | None = None,
+        attempts: int = 5,
+        backoff_s: float = 2.0,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.secret = secret
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hark-webhook")
+        self._stop = threading.Event()
+        self._pending: set[Future[bool]] = set()
+
+    def send(self, url: str, job: dict[str, Any]) -> None:
+        """Deliver in the background."""
+        future = self._pool.submit(self.deliver, url, job)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def deliver(self, url: str, job: dict[str, Any]) -> bool:
+        body = json.dumps(job).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "hark-webhook"}
+        if self.secret:
+            headers[SIGNATURE_HEADER] = sign(self.secret, body)
+        delay = self.backoff_s
+        with httpx.Client(timeout=self.timeout_s, follow_redirects=False, trust_env=False) as c:
+            for attempt in range(1, self.attempts + 1):
+                headers["X-Hark-Attempt"] = str(attempt)
+                try:
+                    response = c.post(url, content=body, headers=headers)
+                    if response.is_success:
+                        return True
+                    reason = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    reason = str(exc) or type(exc).__name__
+                logger.warning(
+                    "webhook for job %s, attempt %d/%d: %s",
+                    job["id"],
+                    attempt,
+                    self.attempts,
+                    reason,
+                )
+                if attempt < self.attempts and self._stop.wait(delay):
+                    break
+                delay *= 2
+        return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Give deliveries in flight up to `timeout` seconds, then stop retrying."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        wait(list(self._pending), timeout=timeout)
+        self._stop.set()

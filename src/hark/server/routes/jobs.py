@@ -1,0 +1,163 @@
+"""Async jobs with RunPod's serverless protocol: `/run`, `/runsync`, `/status`, `/cancel`,
+`/retry` (the job counts are in `/health`). Same paths and JSON as
+`https://api.runpod.ai/v2/{endpoint_id}`, so RunPod clients work unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from hark.jobs.model import Job
+from hark.jobs.submit import BadJobRequest
+from hark.server.auth import require_key
+from hark.server.errors import ApiError
+from hark.server.schemas import error_responses
+from hark.server.state import ServerState, get_state
+
+router = APIRouter(tags=["Jobs"], dependencies=[Depends(require_key)])
+
+MAX_WAIT_MS = 300_000
+_JOB_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["input"],
+                "properties": {
+                    "input": {
+                        "type": "object",
+                        "description": "audio_base_64 | audio_url, output_formats, and every "
+                        "transcription option (the RunPod worker's input).",
+                    },
+                    "webhook": {"type": "string", "description": "POSTed the final job."},
+                    "policy": {
+                        "type": "object",
+                        "properties": {"executionTimeout": {"type": "integer"}},
+                    },
+                },
+            },
+            "example": {"input": {"audio_url": "https://example.com/a.mp3", "language": "en"}},
+        }
+    },
+}
+
+
+async def _submit(request: Request, state: ServerState) -> Job:
+    limit = state.max_upload_bytes * 4 // 3 + 64 * 1024  # base64 of the largest upload
+    size = request.headers.get("content-length", "")
+    if size.isdigit() and int(size) > limit:
+        raise ApiError(413, "upload_too_large", "the job body is larger than the upload limit")
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise ApiError(400, "invalid_body", 'the body must be JSON {"input": {...}}') from None
+    try:
+        return await asyncio.to_thread(state.jobs.submit, body)
+    except BadJobRequest as exc:
+        raise ApiError(400, "invalid_body", str(exc)) from None
+
+
+@router.post(
+    "/run",
+    summary="Queue a job",
+    responses=error_responses(400, 401, 413),
+    openapi_extra={"requestBody": _JOB_BODY},
+)
+async def run(request: Request) -> JSONResponse:
+    """Store the job and answer `{"id", "status"}` at once; poll `/status/{id}`."""
+    job = await _submit(request, get_state(request))
+    return JSONResponse({"id": job.id, "status": str(job.status)})
+
+
+@router.post(
+    "/runsync",
+    summary="Run a job and wait for it",
+    responses=error_responses(400, 401, 413),
+    openapi_extra={"requestBody": _JOB_BODY},
+)
+async def runsync(
+    request: Request,
+    wait: int | None = Query(None, ge=1000, le=MAX_WAIT_MS, description="Milliseconds."),
+) -> JSONResponse:
+    """The finished job, or its id and status if it is still running after `wait` ms (default
+    `HARK_RUNSYNC_WAIT_S`); then poll `/status/{id}`."""
+    state = get_state(request)
+    job = await _submit(request, state)
+    wait_s = wait / 1000 if wait else state.settings.runsync_wait_s
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while not job.status.final and time.monotonic() < deadline and not state.draining:
+        if await request.is_disconnected():
+            break  # the job goes on; its status stays available
+        await asyncio.sleep(delay)
+        delay = min(0.5, delay * 1.5)
+        job = await _get(state, job.id)
+    if job.status.final:
+        return JSONResponse(job.public())
+    return JSONResponse({"id": job.id, "status": str(job.status)})
+
+
+async def _get(state: ServerState, job_id: str) -> Job:
+    job = await asyncio.to_thread(state.jobs.store.get, job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+    return job
+
+
+@router.get("/status/{job_id}", summary="A job's status", responses=error_responses(401, 404))
+async def status(request: Request, job_id: str) -> JSONResponse:
+    """`IN_QUEUE | IN_PROGRESS | COMPLETED | FAILED | CANCELLED | TIMED_OUT`, `delayTime` and
+    `executionTime` (ms), `output` when completed (progress while running), `error`."""
+    return JSONResponse((await _get(get_state(request), job_id)).public())
+
+
+router.add_api_route(
+    "/status/{job_id}",
+    status,
+    methods=["POST"],
+    summary="A job's status (POST, as RunPod accepts)",
+    responses=error_responses(401, 404),
+)
+
+
+@router.post("/cancel/{job_id}", summary="Cancel a job", responses=error_responses(401, 404))
+async def cancel(request: Request, job_id: str) -> JSONResponse:
+    """Queued: CANCELLED at once. Running: stopped at its next batch (status turns CANCELLED)."""
+    state = get_state(request)
+    job = await asyncio.to_thread(state.jobs.store.cancel, job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+    return JSONResponse({"id": job.id, "status": str(job.status)})
+
+
+@router.post(
+    "/retry/{job_id}", summary="Retry a failed job", responses=error_responses(401, 404, 409)
+)
+async def retry(request: Request, job_id: str) -> JSONResponse:
+    """Queue a FAILED or TIMED_OUT job again, same id and input."""
+    state = get_state(request)
+    job = await asyncio.to_thread(state.jobs.store.retry, job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+    if job.status.final:
+        raise ApiError(
+            409, "not_retryable", f"job {job_id} is {job.status}; only FAILED or TIMED_OUT retry"
+        )
+    if state.jobs.runner is not None:
+        state.jobs.runner.wake()
+    return JSONResponse({"id": job.id, "status": str(job.status)})
+
+
+def health_fields(state: ServerState) -> dict[str, Any]:
+    """RunPod's endpoint health keys, merged into `GET /health`."""
+    try:
+        jobs = state.jobs.store.counts()
+    except Exception:  # the store being down must not fail liveness
+        jobs = {}
+    return {"jobs": jobs, "workers": state.jobs.workers()}
