@@ -13,6 +13,7 @@ from rich.console import Console
 
 from hark import __version__
 from hark.cli_options import given, option_parameters
+from hark.cli_remote import app as remote_app
 from hark.dev.cli import app as dev_app
 from hark.options import TranscribeOptions
 from hark.settings import Settings
@@ -27,6 +28,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(dev_app, name="dev", help="Developer tools (test fixtures).")
+app.add_typer(remote_app, name="remote")
 
 err = Console(stderr=True)
 
