@@ -9,8 +9,8 @@ import pytest
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 import hark
-from hark.asr import ChunkResult, DecodeOptions, _better, _needs_fallback
 from hark.audio import load_audio
+from hark.decoding import ChunkResult, DecodeOptions, better, needs_fallback
 from hark.models import ModelNotFoundError
 from hark.options import TranscribeOptions
 from hark.pipeline import Pipeline, Progress
@@ -137,15 +137,15 @@ def _result(avg_logprob: float, ratio: float, no_speech: float = 0.0, t: float =
 
 def test_fallback_rules() -> None:
     options = DecodeOptions()
-    assert not _needs_fallback(_result(-0.5, 1.5), options)
-    assert _needs_fallback(_result(-1.5, 1.5), options)  # unlikely
-    assert _needs_fallback(_result(-0.5, 3.0), options)  # repetitive
-    assert not _needs_fallback(_result(-1.5, 1.5, no_speech=0.9), options)  # silence
+    assert not needs_fallback(_result(-0.5, 1.5), options)
+    assert needs_fallback(_result(-1.5, 1.5), options)  # unlikely
+    assert needs_fallback(_result(-0.5, 3.0), options)  # repetitive
+    assert not needs_fallback(_result(-1.5, 1.5, no_speech=0.9), options)  # silence
     good = _result(-0.4, 1.5, t=0.2)
-    assert _better(_result(-1.5, 1.5), good, options) is good
+    assert better(_result(-1.5, 1.5), good, options) is good
     # Both fail: prefer the non-repetitive one even if it is less likely.
     plain, looping = _result(-2.0, 1.5), _result(-1.2, 3.0, t=0.2)
-    assert _better(plain, looping, options) is plain
+    assert better(plain, looping, options) is plain
 
 
 def test_progress_reports_asr_until_done(pipeline, shared_audio) -> None:

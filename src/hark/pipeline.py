@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -19,11 +19,12 @@ import numpy as np
 
 from hark.asr import ChunkResult, DecodeOptions, WhisperASR
 from hark.audio import SAMPLE_RATE, load_audio
+from hark.language import LanguageResult, detect_language, majority_language
 from hark.lazy_models import LazyModels
 from hark.models import offline_mode, resolve_whisper_model
 from hark.options import AUTO_PER_CHUNK, TranscribeOptions
 from hark.postprocess import align_segments, chunk_segments, sentence_segments
-from hark.schema import LanguageCandidate, ModelInfo, Transcript
+from hark.schema import ModelInfo, Transcript
 from hark.vad import SpeechChunk, detect_speech
 
 logger = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ ProgressCallback = Callable[[Progress], None]
 
 def _no_progress(_: Progress) -> None:
     pass
-
-
-@dataclass(frozen=True)
-class LanguageResult:
-    language: str
-    probability: float
-    candidates: list[LanguageCandidate]
 
 
 @dataclass
@@ -195,7 +189,7 @@ class Pipeline:
         if options.language and options.language != AUTO_PER_CHUNK:
             language = LanguageResult(options.language, 1.0, [])
         elif chunks and options.language != AUTO_PER_CHUNK:
-            language = self._detect(samples, chunks, options.language_detection_chunks)
+            language = detect_language(self.asr, samples, chunks, options.language_detection_chunks)
         return PreparedAudio(samples, chunks, language, options, options.decode())
 
     def decode(
@@ -232,7 +226,7 @@ class Pipeline:
         options, language = prepared.options, prepared.language
         segments = chunk_segments(results, prepared.per_chunk_language)
         if prepared.per_chunk_language and segments:
-            language = _majority_language(results)
+            language = majority_language(results)
         method = "whisper" if any(s.words for s in segments) else None
         if options.align and options.word_timestamps and segments:
             report(Progress("align", 0, len(segments)))
@@ -300,30 +294,7 @@ class Pipeline:
         chunks = detect_speech(samples, options.vad())
         if not chunks:
             return None
-        return self._detect(samples, chunks, options.language_detection_chunks)
-
-    def _detect(
-        self, samples: np.ndarray, chunks: Sequence[SpeechChunk], max_chunks: int
-    ) -> LanguageResult:
-        # Spread the sample over the file: its first 30 s may be music, silence or an intro.
-        picks = np.unique(np.linspace(0, len(chunks) - 1, min(max_chunks, len(chunks))).round())
-        chosen = [chunks[int(i)] for i in picks]
-        features = self.asr.features([c.audio(samples) for c in chosen])
-        probs = self.asr.language_probabilities(self.asr.encode(features))
-        # Weight each chunk by its amount of speech, so a short cough counts for little.
-        weights = np.array([c.duration for c in chosen]) + 1e-6
-        totals: dict[str, float] = {}
-        for weight, chunk_probs in zip(weights / weights.sum(), probs, strict=True):
-            for lang, p in chunk_probs.items():
-                totals[lang] = totals.get(lang, 0.0) + float(weight) * p
-        ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)
-        return LanguageResult(
-            language=ranked[0][0],
-            probability=round(ranked[0][1], 4),
-            candidates=[
-                LanguageCandidate(language=k, probability=round(v, 4)) for k, v in ranked[:5]
-            ],
-        )
+        return detect_language(self.asr, samples, chunks, options.language_detection_chunks)
 
     # -- lazily loaded models ---------------------------------------------------------------
 
@@ -397,17 +368,3 @@ def merge_options(
     if not overrides:
         return options
     return TranscribeOptions(**{**options.model_dump(), **overrides})
-
-
-def _majority_language(results: list[ChunkResult]) -> LanguageResult:
-    spoken: dict[str, float] = {}
-    for r in results:
-        if r.text.strip():
-            spoken[r.language] = spoken.get(r.language, 0.0) + r.chunk.duration
-    total = sum(spoken.values()) or 1.0
-    ranked = sorted(spoken.items(), key=lambda kv: kv[1], reverse=True)
-    return LanguageResult(
-        ranked[0][0],
-        round(ranked[0][1] / total, 4),
-        [LanguageCandidate(language=k, probability=round(v / total, 4)) for k, v in ranked],
-    )
