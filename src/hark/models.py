@@ -52,6 +52,10 @@ class ModelNotFoundError(ModelError):
     code = "model_not_found"
 
 
+class ModelNotCachedError(ModelNotFoundError):
+    """Not in the local cache, and downloads are disabled (offline mode)."""
+
+
 def offline_mode() -> bool:
     """True when downloads are disabled for the whole process (HF_HUB_OFFLINE / HARK_OFFLINE)."""
     truthy = {"1", "true", "yes", "on"}
@@ -94,14 +98,15 @@ def resolve_whisper_model(
 
     name = str(model)
     repo_id = whisper_repo_id(name)
-    return _snapshot(
+    root_flag = f" --download-root {download_root}" if download_root else ""
+    return snapshot(
         repo_id,
         label=f"Whisper model {name!r}" + (f" ({repo_id})" if repo_id != name else ""),
         allow_patterns=_WHISPER_FILES,
-        download_root=download_root,
+        cache_dir=download_root,
         local_files_only=local_files_only or offline_mode(),
         revision=revision,
-        fetch_hint=f"hark models download {name}",
+        fetch_hint=f"hark models download {name}{root_flag}",
     )
 
 
@@ -110,35 +115,43 @@ def _looks_like_repo(model: str | os.PathLike[str]) -> bool:
     return len(parts) == 2 and all(parts)
 
 
-def _snapshot(
+def snapshot(
     repo_id: str,
     *,
     label: str,
     allow_patterns: list[str],
-    download_root: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str] | None,
     local_files_only: bool,
-    revision: str | None,
+    revision: str | None = None,
     fetch_hint: str,
 ) -> Path:
+    """The local snapshot of a Hugging Face repo's files matching `allow_patterns`.
+
+    Found in `cache_dir` (default: the Hugging Face cache), else downloaded unless
+    `local_files_only`. Failures raise with a message naming the model by `label` and telling
+    to run `fetch_hint` (a shell command) where there is internet:
+    ModelNotCachedError (a ModelNotFoundError) when it is not cached and downloads are off,
+    ModelNotFoundError when the repo or revision does not exist, ModelError when the download
+    fails; each chained from the huggingface_hub error.
+    """
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
-    root_flag = f" --download-root {download_root}" if download_root else ""
     try:
         return Path(
             huggingface_hub.snapshot_download(
                 repo_id,
                 allow_patterns=allow_patterns,
-                cache_dir=str(download_root) if download_root else None,
+                cache_dir=str(cache_dir) if cache_dir else None,
                 local_files_only=local_files_only,
                 revision=revision,
             )
         )
     except hf_errors.LocalEntryNotFoundError as exc:
-        where = download_root or "the Hugging Face cache"
-        raise ModelNotFoundError(
+        where = cache_dir or "the Hugging Face cache"
+        raise ModelNotCachedError(
             f"{label} is not in {where} and downloads are disabled (offline mode). "
-            f"Fetch it where there is internet with `{fetch_hint}{root_flag}` "
+            f"Fetch it where there is internet with `{fetch_hint}` "
             f"(or `hf download {repo_id}`), copy the cache here, or pass a local model directory."
         ) from exc
     except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as exc:
@@ -149,5 +162,5 @@ def _snapshot(
     except (OSError, hf_errors.HfHubHTTPError) as exc:
         raise ModelError(
             f"{label} could not be downloaded from the Hugging Face Hub ({exc}). "
-            f"Check the network, or fetch it elsewhere with `{fetch_hint}{root_flag}`."
+            f"Check the network, or fetch it elsewhere with `{fetch_hint}`."
         ) from exc

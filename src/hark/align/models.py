@@ -22,6 +22,13 @@ import numpy as np
 from hark.align.errors import AlignError, AlignModelNotFound, AlignModelUnavailable
 from hark.align.onnx_model import DEFAULT_CONV_KERNEL, DEFAULT_CONV_STRIDE, OnnxCTCNetwork
 from hark.align.text import SPACELESS_LANGUAGES, Vocabulary
+from hark.models import (
+    ModelError,
+    ModelNotCachedError,
+    ModelNotFoundError,
+    offline_mode,
+    snapshot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +164,6 @@ def resolve_align_model(
     Raises AlignModelUnavailable when the language has no default aligner, AlignModelNotFound
     when the model's files are not here and cannot (or may not) be downloaded.
     """
-    from hark.models import offline_mode
-
     if not model:
         model = default_align_model(language)
         if model is None:
@@ -209,31 +214,30 @@ def _hf_onnx_snapshot(
     repo_id: str, cache_dir: str | os.PathLike[str] | None, *, local_files_only: bool
 ) -> Path | None:
     """The snapshot directory of a HF repo if it holds an ONNX export, else None."""
-    import huggingface_hub
-    from huggingface_hub import errors as hf_errors
-
+    hint = f"hark models convert-aligner {repo_id}"
+    # Aligners keep their own error type and messages, chained from huggingface_hub's error.
     try:
-        snapshot = Path(
-            huggingface_hub.snapshot_download(
-                repo_id,
-                allow_patterns=_SNAPSHOT_PATTERNS,
-                cache_dir=str(cache_dir) if cache_dir else None,
-                local_files_only=local_files_only,
-            )
+        found = snapshot(
+            repo_id,
+            label=f"Alignment model {repo_id!r}",
+            allow_patterns=_SNAPSHOT_PATTERNS,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            fetch_hint=hint,
         )
-    except hf_errors.LocalEntryNotFoundError:
+    except ModelNotCachedError:
         return None
-    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as exc:
+    except ModelNotFoundError as exc:
         raise AlignModelNotFound(
             f"Alignment model {repo_id!r} was not found on the Hugging Face Hub (or is "
             "private: set HF_TOKEN)."
-        ) from exc
-    except (OSError, hf_errors.HfHubHTTPError) as exc:
+        ) from exc.__cause__
+    except ModelError as exc:
         raise AlignModelNotFound(
-            f"Alignment model {repo_id!r} could not be downloaded ({exc}). Convert it where "
-            f"there is internet with `hark models convert-aligner {repo_id}` and copy it here."
-        ) from exc
-    return snapshot if find_onnx(snapshot) is not None else None
+            f"Alignment model {repo_id!r} could not be downloaded ({exc.__cause__}). Convert it "
+            f"where there is internet with `{hint}` and copy it here."
+        ) from exc.__cause__
+    return found if find_onnx(found) is not None else None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
