@@ -5,11 +5,13 @@ repository and the real app (its routes, default port and settings), and hadolin
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,90 @@ def instructions(path: Path) -> list[tuple[str, str]]:
 
 
 def args_of(steps: list[tuple[str, str]]) -> dict[str, str]:
-    return dict(([*a.split("=", 1), ""])[:2] for k, a in steps if k == "ARG")  # type: ignore[misc]
+    """ARG defaults (quotes removed); an ARG repeated in a later stage must keep its value."""
+    out: dict[str, str] = {}
+    for k, a in steps:
+        if k == "ARG":
+            name, _, value = a.partition("=")
+            value = value.strip('"')
+            assert out.setdefault(name, value) == value, f"ARG {name} differs between stages"
+    return out
+
+
+# NVIDIA's CUDA 12 wheels and the shared libraries each installs (site-packages/nvidia/*/lib),
+# recorded from the pinned versions (pip install --no-deps --target; ls). A wheel added to a
+# Dockerfile must be recorded here first.
+WHEEL_SONAMES = {
+    "nvidia-cublas-cu12": {"libcublas.so.12", "libcublasLt.so.12", "libnvblas.so.12"},
+    "nvidia-cuda-runtime-cu12": {"libcudart.so.12"},
+    "nvidia-curand-cu12": {"libcurand.so.10"},
+    "nvidia-cufft-cu12": {"libcufft.so.11", "libcufftw.so.11"},
+    "nvidia-cudnn-cu12": {
+        "libcudnn.so.9",
+        "libcudnn_adv.so.9",
+        "libcudnn_cnn.so.9",
+        "libcudnn_engines_precompiled.so.9",
+        "libcudnn_engines_runtime_compiled.so.9",
+        "libcudnn_graph.so.9",
+        "libcudnn_heuristic.so.9",
+        "libcudnn_ops.so.9",
+    },
+}
+# Within those wheels: libcublas.so.12 has libcublasLt.so.12 as DT_NEEDED (readelf -d).
+WHEEL_NEEDS = {"libcublas.so.12": {"libcublasLt.so.12"}}
+# The CUDA libraries onnxruntime-gpu's CUDA provider (libonnxruntime_providers_cuda.so) has
+# as DT_NEEDED, by version (`pip download --no-deps onnxruntime-gpu==V`; readelf -d), less the
+# driver. 1.27 and later are CUDA 13 builds (libcublas.so.13, ...), which CTranslate2 4.x
+# (CUDA 12) cannot share: a version bump must be inspected and recorded here.
+ONNXRUNTIME_GPU_NEEDS = {
+    "1.26.0": {
+        "libcublasLt.so.12",
+        "libcublas.so.12",
+        "libcurand.so.10",
+        "libcufft.so.11",
+        "libcudart.so.12",
+        "libcudnn.so.9",
+    },
+}
+# The driver library: mounted from the host by the NVIDIA container toolkit, never in an image.
+DRIVER = "libcuda.so.1"
+CUDA_SONAME = re.compile(rb"lib(?:cu|nv)[A-Za-z0-9_]*\.so\.\d+")
+
+
+def ctranslate2_cuda_sonames() -> set[str]:
+    """The CUDA libraries the installed CTranslate2 loads: the library names in its shared
+    objects (DT_NEEDED or dlopen()ed by name; 4.8 dlopen()s libcublas.so.12), less the driver."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("the CTranslate2 CUDA build is the Linux x86_64 wheel")
+    files = [Path(str(f.locate())) for f in metadata.files("ctranslate2") or ()]
+    names: set[str] = set()
+    for path in files:
+        if ".so" in path.name and path.is_file():
+            names.update(m.decode() for m in CUDA_SONAME.findall(path.read_bytes()))
+    names.discard(DRIVER)
+    assert names, "no CUDA library named in the installed CTranslate2: not a CUDA build?"
+    return names
+
+
+def pinned_wheels(spec: str) -> list[str]:
+    """Names from a build argument listing pinned requirements ("name==version ...")."""
+    wheels = spec.split()
+    assert wheels and all(re.fullmatch(r"[a-z0-9-]+==[\d.]+", w) for w in wheels), spec
+    return [w.partition("==")[0] for w in wheels]
+
+
+def provided_by(wheels: list[str]) -> set[str]:
+    for wheel in wheels:
+        assert wheel in WHEEL_SONAMES, f"{wheel}: record the libraries it installs"
+        assert wheel.endswith("-cu12"), f"{wheel}: CTranslate2 4.x needs the CUDA 12 libraries"
+    return set().union(*(WHEEL_SONAMES[w] for w in wheels))
+
+
+def closure(names: set[str]) -> set[str]:
+    out = set(names)
+    for name in names:
+        out |= WHEEL_NEEDS.get(name, set())
+    return out
 
 
 def envs_of(steps: list[tuple[str, str]]) -> dict[str, str]:
@@ -64,16 +149,13 @@ def test_multi_stage_bases(image: tuple[str, list[tuple[str, str]]]) -> None:
         assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args["PYTHON_IMAGE"])
         assert froms == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
     else:
-        # CUDA 12 + cuDNN 9: CTranslate2 4.x and onnxruntime-gpu's CUDA 12 builds.
-        cuda = re.fullmatch(
-            r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu(\d+\.\d+)", args["CUDA_IMAGE"]
-        )
-        assert cuda is not None
-        # The venv's interpreter link must resolve in both stages: the same Ubuntu release.
-        assert args["BUILD_IMAGE"] == f"ubuntu:{cuda.group(1)}"
+        # A slim Python base with the CUDA libraries from NVIDIA's wheels (not nvidia/cuda),
+        # the same in both stages: the venv's interpreter link must resolve in both.
+        assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args["BASE_IMAGE"])
+        assert args["CUDA_LIBS"] == "wheels"
         assert froms == [
-            "--platform=linux/amd64 ${BUILD_IMAGE} AS build",
-            "--platform=linux/amd64 ${CUDA_IMAGE}",
+            "--platform=linux/amd64 ${BASE_IMAGE} AS build",
+            "--platform=linux/amd64 ${BASE_IMAGE}",
         ]
 
 
@@ -93,7 +175,57 @@ def test_installs_with_the_install_script(image: tuple[str, list[tuple[str, str]
     if name == "cuda":
         swap = next(r for r in runs if "onnxruntime-gpu" in r)
         assert "uninstall -y -q onnxruntime" in swap and "--no-deps" in swap
+        assert '"onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}"' in swap
         assert "CUDAExecutionProvider" in swap, "the build fails if the GPU provider is missing"
+
+
+def test_cuda_wheels_cover_every_library_ctranslate2_and_onnxruntime_gpu_load() -> None:
+    steps = instructions(IMAGES["cuda"])
+    args = args_of(steps)
+    ct2_wheels = pinned_wheels(args["CTRANSLATE2_CUDA_WHEELS"])
+    ort_wheels = pinned_wheels(args["ONNXRUNTIME_CUDA_WHEELS"])
+    ct2_needs = closure(ctranslate2_cuda_sonames())
+    # CTranslate2's own wheel set (the whole set with ONNXRUNTIME_GPU_VERSION empty).
+    assert ct2_needs <= provided_by(ct2_wheels), ct2_needs - provided_by(ct2_wheels)
+    ort_version = args["ONNXRUNTIME_GPU_VERSION"]
+    assert ort_version in ONNXRUNTIME_GPU_NEEDS, (
+        f"onnxruntime-gpu {ort_version}: inspect its CUDA provider's libraries and record them"
+    )
+    ort_needs = closure(ONNXRUNTIME_GPU_NEEDS[ort_version])
+    everything = provided_by(ct2_wheels + ort_wheels)
+    assert ort_needs <= everything, ort_needs - everything
+    # Nothing installed that neither loads (libnvblas/libcufftw ride along in their wheels).
+    for wheel in ct2_wheels + ort_wheels:
+        assert WHEEL_SONAMES[wheel] & (ct2_needs | ort_needs | _cudnn_parts()), wheel
+    # The runtime stage's loader check covers the same names, and never the host's driver.
+    checked = set(args["CUDA_SONAMES"].split()) | set(args["ONNXRUNTIME_CUDA_SONAMES"].split())
+    assert ct2_needs <= set(args["CUDA_SONAMES"].split())
+    assert ort_needs <= checked and DRIVER not in checked
+    assert checked <= everything
+
+
+def _cudnn_parts() -> set[str]:
+    # libcudnn.so.9 dlopen()s its sub-libraries (ops, cnn, adv, engines) on use.
+    return WHEEL_SONAMES["nvidia-cudnn-cu12"]
+
+
+def test_cuda_libraries_reach_the_loader() -> None:
+    steps = instructions(IMAGES["cuda"])
+    runs = [a for k, a in steps if k == "RUN"]
+    (install,) = [r for r in runs if "${CTRANSLATE2_CUDA_WHEELS}" in r]
+    assert '[ "${CUDA_LIBS}" = "wheels" ]' in install and "--no-deps" in install
+    assert "${ONNXRUNTIME_CUDA_WHEELS}" in install
+    assert "site-packages/nvidia/*/lib" in install and "/opt/venv/nvidia-libs.conf" in install
+    # In the runtime stage, after the venv is copied: registered with ldconfig, then checked.
+    runtime = steps[[i for i, (k, _) in enumerate(steps) if k == "FROM"][1] :]
+    copied = next(i for i, (k, a) in enumerate(runtime) if k == "COPY" and "/opt/venv " in a)
+    (loader,) = [i for i, (k, a) in enumerate(runtime) if k == "RUN" and "ld.so.conf.d" in a]
+    user = next(i for i, (k, _) in enumerate(runtime) if k == "USER")
+    assert copied < loader < user
+    step = runtime[loader][1]
+    assert "/opt/venv/nvidia-libs.conf /etc/ld.so.conf.d/" in step and "&& ldconfig" in step
+    assert "${CUDA_SONAMES}" in step and "${ONNXRUNTIME_CUDA_SONAMES}" in step
+    assert "exit 1" in step
 
 
 def test_copied_paths_exist_and_pass_the_ignore_file(

