@@ -2,10 +2,14 @@
 vs the same N one after another through Pipeline.transcribe; same process, same run.
 
 The base-shaped random-weight test model on CPU, default decoding (beam 5, temperature
-fallback) with language="en"; random weights stop by themselves after ~20 tokens. Also times
-the encoder and the decoder on one batch, to show where the time goes. Prints markdown.
+fallback) with language="en". Random weights stop by themselves after ~20 tokens, far fewer
+than real speech gives (20 s of speech is ~50 words, ~65 tokens), so by default end-of-text is
+suppressed and each chunk decodes `--new-tokens` (64) tokens, as a real 20-s clip would;
+`--new-tokens 0` keeps the random model's own short outputs. Also times the encoder and the
+decoder on one batch, to show where the time goes. Prints markdown.
 
     .venv/bin/python bench/scheduler.py                       # 16 requests, 2 threads
+    .venv/bin/python bench/scheduler.py --new-tokens 0        # the random model's ~20 tokens
     .venv/bin/python bench/scheduler.py --requests 8 --threads 4 --batch-size 16
 """
 
@@ -46,12 +50,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--new-tokens",
+        type=int,
+        default=64,
+        help="tokens per chunk, end-of-text suppressed (0: model decides)",
+    )
     parser.add_argument("--models", type=Path, default=ROOT / ".cache" / "test-models")
     args = parser.parse_args()
 
     path = ensure_test_models(args.models, architectures=("base",))["whisper-base"]
     pipeline = hark.load_pipeline(path, device="cpu", compute_type="int8", cpu_threads=args.threads)
-    options = dict(language="en", batch_size=args.batch_size)
+    options: dict[str, object] = dict(language="en", batch_size=args.batch_size)
+    if args.new_tokens:
+        options.update(suppress_tokens=[-1, 50257], max_new_tokens=args.new_tokens)
     audio = clips(args.requests, args.seconds)
     pipeline.transcribe(audio[0][: 16000 * 5], **options)  # warm-up
 
@@ -86,14 +98,16 @@ def main() -> None:
         f"({stats.batched_chunks / max(1, stats.batches):.1f} per batch); segments {chunks}; "
         f"words serial {sum(words[0])}, scheduler {sum(words[1])}"
     )
-    profile(pipeline, audio[0], args.batch_size)
+    print(f"decoding: beam 5, {args.new_tokens or 'model-chosen'} new tokens per chunk")
+    profile(pipeline, audio[0], options)
 
 
-def profile(pipeline: hark.Pipeline, audio: np.ndarray, batch_size: int | None) -> None:
+def profile(pipeline: hark.Pipeline, audio: np.ndarray, options: dict[str, object]) -> None:
     """Encoder vs whole ASR time for one batch of chunks (where the time goes)."""
     from hark.pipeline import merge_options
 
-    opts = merge_options(None, dict(language="en", batch_size=batch_size))
+    batch_size = options.get("batch_size")
+    opts = merge_options(None, options)
     prepared = pipeline.prepare(audio, opts, lambda _p: None)
     asr = pipeline.asr
     chunks = prepared.chunks[: batch_size or pipeline.default_batch_size]

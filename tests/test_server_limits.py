@@ -33,6 +33,7 @@ def strict_server(test_models: Path) -> Server:
         "HARK_MAX_UPLOAD_MB": "1",
         "HARK_MAX_AUDIO_SECONDS": "20",
         "HARK_NUM_WORKERS": "1",
+        "HARK_CONCURRENCY": "1",  # one request decoding, one waiting, then 503
         "HARK_QUEUE_SIZE": "1",
         "HARK_URL_TIMEOUT_S": "3",
     }

@@ -194,7 +194,8 @@ def serve(**setting_values: Any) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
+        # uvicorn's HTTP drain shares the one grace period with the job drain.
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
     )
 
 

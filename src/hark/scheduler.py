@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,14 +91,19 @@ class Scheduler:
         max_requests: int = 64,
         workers: int = 1,
         batch_size: int | None = None,
+        batch_wait_s: float = 0.25,
     ) -> None:
         self.pipeline = pipeline
         self.max_requests = max_requests
         self.batch_size = batch_size
+        # How long a batch that is not full may wait for requests still being prepared
+        # (decoded, VAD): never when nothing else is on its way, so a lone request never waits.
+        self.batch_wait_s = batch_wait_s
         self._cond = threading.Condition()
         self._active: list[_Request] = []
         self._closing = False
         self._admitted = 0
+        self._preparing = 0  # admitted requests that have not reached the chunk pool yet
         self._last_served: _Request | None = None
         self._batches = 0
         self._batched_chunks = 0
@@ -128,13 +134,23 @@ class Scheduler:
         options = merge_options(options, overrides)
         report = progress or (lambda _p: None)
         self._admit()
+        preparing = [True]
+
+        def arrived() -> None:
+            with self._cond:
+                if preparing[0]:
+                    preparing[0] = False
+                    self._preparing -= 1
+                    self._cond.notify_all()
 
         def decode(prepared: PreparedAudio, report: ProgressCallback) -> list[ChunkResult]:
+            arrived()
             return self._decode(prepared, report, cancel)
 
         try:
             transcript = self.pipeline.run(audio, options, report, speakers, decode)
         finally:
+            arrived()
             with self._cond:
                 self._admitted -= 1
         if cancel is not None and cancel.is_set():
@@ -170,6 +186,7 @@ class Scheduler:
                     f"{self._admitted} requests are already being handled; retry in a few seconds"
                 )
             self._admitted += 1
+            self._preparing += 1
 
     def _decode(
         self, prepared: PreparedAudio, report: ProgressCallback, cancel: threading.Event | None
@@ -204,8 +221,26 @@ class Scheduler:
                     if self._closing:
                         return
                     self._cond.wait()
+                self._wait_for_a_fuller_batch()
                 picked = self._pick()
             self._run(picked)
+
+    def _wait_for_a_fuller_batch(self) -> None:
+        """Hold a batch that is not full while requests are still being prepared (called with
+        the lock held): one full batch beats a small one now and another soon after."""
+        deadline = time.monotonic() + self.batch_wait_s
+        while self._preparing > 0 and not self._closing:
+            waiting = sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
+            remaining = deadline - time.monotonic()
+            if waiting >= self._batch_limit() or remaining <= 0:
+                return
+            self._cond.wait(remaining)
+
+    def _batch_limit(self) -> int:
+        first = next(r for r in self._active if r.has_work)
+        return (
+            self.batch_size or first.prepared.options.batch_size or self.pipeline.default_batch_size
+        )
 
     def _pick(self) -> list[tuple[_Request, int]]:
         """Round-robin over the requests decoding with the same options as the oldest one
@@ -213,9 +248,7 @@ class Scheduler:
         round where the previous one stopped."""
         first = next(r for r in self._active if r.has_work)
         key = first.prepared.decode
-        limit = (
-            self.batch_size or first.prepared.options.batch_size or self.pipeline.default_batch_size
-        )
+        limit = self._batch_limit()
         compatible = [r for r in self._active if r.has_work and r.prepared.decode == key]
         if self._last_served in compatible:  # continue the round where the last batch ended
             k = compatible.index(self._last_served) + 1
