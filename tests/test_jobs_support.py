@@ -4,8 +4,8 @@ a slow job (so that a test can act while it runs). Loopback only."""
 from __future__ import annotations
 
 import base64
+import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from test_server_support import FAST, Server, clip, free_port, shared_server
+from test_server_support import FAST, Server, clip, free_port, running_process, shared_server
 
 FAST_INPUT: dict[str, Any] = {
     "language": "en",
@@ -98,23 +98,25 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     import redis
 
     client = redis.Redis(port=port)
-    deadline = time.monotonic() + 20
-    while True:
+
+    def ping() -> bool:
         try:
-            client.ping()
-            break
+            return bool(client.ping())
         except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
+            return False
+
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with running_process(
+        cmd,
+        env=dict(os.environ),
+        cwd=workdir,
+        log_path=workdir / "redis.log",
+        ready=ping,
+        timeout=20,
+        interval=0.05,
+        stop_timeout=10,
+    ):
+        yield f"redis://127.0.0.1:{port}/0"

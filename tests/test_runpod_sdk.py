@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from test_server_support import free_port, http_probe, running_process
 
 pytest.importorskip("runpod", reason="the RunPod SDK is installed by the dev extra")
 
@@ -96,55 +97,23 @@ def test_local_test_mode_reports_a_bad_job(worker_env: dict[str, str]) -> None:
     assert "Traceback" not in log
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def api(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python deploy/runpod/main.py --rp_serve_api` on a free loopback port."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("runpod") / "worker.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER_DIR / "main.py"),
-                "--rp_serve_api",
-                "--rp_api_port",
-                str(port),
-                "--rp_api_host",
-                "127.0.0.1",
-            ],
-            cwd=ROOT,
-            env=worker_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"worker exited ({process.returncode}):\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=2, trust_env=False).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"worker did not start:\n{log_path.read_text()}")
-            time.sleep(0.25)
+    cmd = [sys.executable, str(WORKER_DIR / "main.py"), "--rp_serve_api"]
+    cmd += ["--rp_api_port", str(port), "--rp_api_host", "127.0.0.1"]
+    with running_process(
+        cmd,
+        env=worker_env,
+        cwd=ROOT,
+        log_path=tmp_path_factory.mktemp("runpod") / "worker.log",
+        ready=http_probe(f"{base}/openapi.json", ok=lambda r: r.is_success),
+        timeout=STARTUP_TIMEOUT,
+        interval=0.25,
+    ):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,19 +9,7 @@ import httpx
 import pytest
 
 from test_server_asr import main_server
-from test_server_support import Server
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from test_server_support import CHROMIUM, Server, launch_chromium
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +45,11 @@ def test_openapi_documents_every_route(server: Server) -> None:
 
 def test_swagger_ui_renders_offline(server: Server) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         pytest.skip("chromium is not installed")
     hosts: set[str] = set()
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.on("request", lambda request: hosts.add(urlsplit(request.url).hostname or ""))

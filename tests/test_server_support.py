@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,13 +18,17 @@ import sys
 import tempfile
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
 
 EOT = 50257
 # Random weights may end a chunk at once: forbid end-of-text and cap the length, so results
@@ -37,6 +42,25 @@ FAST = {
 }
 
 _SERVERS: dict[str, Server] = {}
+
+CHROMIUM = Path(os.environ.get("HARK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright: Playwright, *extra_args: str) -> Browser:
+    """Headless Chromium (`HARK_CHROMIUM`, else the one on PATH) with no background traffic."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args]
+    )
 
 
 @dataclass
@@ -53,19 +77,93 @@ class Server:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGINT)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def http_probe(
+    url: str,
+    ok: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200,
+    headers: dict[str, str] | None = None,
+) -> Callable[[], bool]:
+    """A readiness check: GET `url` (loopback, no proxy) and judge the answer with `ok`."""
+
+    def probe() -> bool:
+        try:
+            return ok(httpx.get(url, timeout=2.0, headers=headers, trust_env=False))
+        except httpx.HTTPError:
+            return False
+
+    return probe
+
+
+def start_process(
+    cmd: Sequence[str], *, env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`cmd` in the background, stdout and stderr into `log_path`."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    *,
+    log_path: Path,
+    timeout: float,
+    interval: float = 0.1,
+) -> None:
+    """Poll `ready` until true; fail with the log if `process` exits or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log}")
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            log = log_path.read_text(errors="replace")
+            pytest.fail(f"{process.args[0]} not ready after {timeout} s:\n{log}")
+        time.sleep(interval)
+
+
+def stop_process(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15
+) -> None:
+    """Send `sig` and wait up to `timeout` s, then kill."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def running_process(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    timeout: float,
+    interval: float = 0.1,
+    cwd: Path | None = None,
+    stop_timeout: float = 15,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`cmd` running (see `start_process`) once `ready` holds; terminated on exit."""
+    process = start_process(cmd, env=env, log_path=log_path, cwd=cwd)
+    try:
+        wait_until_ready(process, ready, log_path=log_path, timeout=timeout, interval=interval)
+        yield process
+    finally:
+        stop_process(process, timeout=stop_timeout)
 
 
 def shared_server(
@@ -92,34 +190,20 @@ def shared_server(
         **(env or {}),
     }
     cmd = [sys.executable, "-m", "hark.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*cmd, *(args or [])], env=full_env, stdout=out, stderr=subprocess.STDOUT
-        )
+    process = start_process([*cmd, *(args or [])], env=full_env, log_path=log)
     server = Server(f"http://127.0.0.1:{port}", process, log, dict(headers or {}))
     atexit.register(server.stop)
-    _wait_ready(server, wait_ready)
+    if wait_ready:
+        probe = http_probe(f"{server.url}/ready", headers=server.headers)
+    else:
+        probe = http_probe(f"{server.url}/health", ok=lambda r: True, headers=server.headers)
+    try:
+        wait_until_ready(process, probe, log_path=log, timeout=120.0)
+    except BaseException:
+        server.stop()
+        raise
     _SERVERS[name] = server
     return server
-
-
-def _wait_ready(server: Server, ready: bool, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0, headers=server.headers) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"server exited:\n{server.log_text()}")
-            try:
-                if not ready:
-                    client.get(f"{server.url}/health")
-                    return
-                if client.get(f"{server.url}/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"server not ready after {timeout} s:\n{server.log_text()}")
 
 
 def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:

@@ -9,13 +9,11 @@ preset the page's "Advanced options" fields.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,17 +25,8 @@ import pytest
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-CHROMIUM = Path(os.environ.get("HARK_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from test_server_support import CHROMIUM, free_port, http_probe, launch_chromium, running_process
+
 # Quick, deterministic decoding with the random-weight model (see tests/test_pipeline.py).
 FAST = {
     "language": "en",
@@ -55,14 +44,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no Chromium at 
 # ---------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
+@contextlib.contextmanager
 def _start_server(models: Path, log_path: Path, **env: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     environ = {
         **os.environ,
         "HARK_MODEL": str(models / "whisper-tiny"),
@@ -87,35 +71,21 @@ def _start_server(models: Path, log_path: Path, **env: str) -> Iterator[str]:
         "warning",
     ]
     base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready after 180 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with running_process(
+        command,
+        env=environ,
+        log_path=log_path,
+        ready=http_probe(f"{base}/ready"),
+        timeout=180,
+        interval=0.2,
+    ):
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
 def server(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("ui-server") / "server.log"
-    yield from _start_server(test_models, log)
+    with _start_server(test_models, tmp_path_factory.mktemp("ui-server") / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +96,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = launch_chromium(playwright)
     yield browser
     browser.close()
 
@@ -426,9 +396,8 @@ def test_drop_a_file_and_see_speakers(
 
 def test_api_key(test_models: Path, browser: Browser, shared_audio: Path, tmp_path: Path) -> None:
     """With HARK_API_KEYS set the page asks for a key and sends it as a bearer token."""
-    servers = _start_server(test_models, tmp_path / "server.log", HARK_API_KEYS="s3cret-key")
-    base = next(servers)
-    try:
+    log = tmp_path / "server.log"
+    with _start_server(test_models, log, HARK_API_KEYS="s3cret-key") as base:
         assert httpx.get(f"{base}/ui/config.json").json()["auth"] is True
         page, _ = _open(browser, _fast_url(base))
         assert page.is_visible("#api-key")
@@ -449,19 +418,12 @@ def test_api_key(test_models: Path, browser: Browser, shared_audio: Path, tmp_pa
         page.wait_for_selector("body[data-ready=true]")
         assert page.input_value("#api-key") == "s3cret-key"
         page.context.close()
-    finally:
-        servers.close()
 
 
 def test_record_from_microphone(server: str, playwright: Playwright) -> None:
     """A fake microphone (Chromium's test tone) is recorded, uploaded as WebM and transcribed."""
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[
-            *CHROMIUM_ARGS,
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-        ],
+    browser = launch_chromium(
+        playwright, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"
     )
     try:
         page, tracker = _open(browser, _fast_url(server))
