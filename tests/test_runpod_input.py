@@ -216,3 +216,24 @@ def test_unreachable_host_is_a_fetch_error() -> None:
         AudioFetchError, match=re.escape("downloading audio_url 'http://127.0.0.1:9/x")
     ):
         download("http://127.0.0.1:9/x", timeout=2, allow_private=True)
+
+
+def test_the_sdk_validator_is_the_first_gate() -> None:
+    from runpod.serverless.utils.rp_validator import validate
+
+    from hark.jobs.input import JobInput, JobInputError
+    from hark.runpod.schema import runpod_schema, validate_input
+
+    schema = runpod_schema()
+    assert set(schema) == set(JobInput.valid_keys())
+    good = {"audio_base_64": "UklGRg==", "language": "en", "temperature": [0, 0.2]}
+    assert "validated_input" in validate(good, dict(schema))
+    assert validate_input(good).language == "en"
+    # An unknown key: the SDK refuses it, and the message names it (with a suggestion).
+    assert "errors" in validate({**good, "langauge": "en"}, dict(schema))
+    with pytest.raises(JobInputError, match="langauge"):
+        validate_input({**good, "langauge": "en"})
+    # Not JSON data at all (only possible from Python callers): refused by the SDK gate too.
+    assert "errors" in validate({**good, "initial_prompt": {1, 2}}, dict(schema))
+    with pytest.raises(JobInputError, match="initial_prompt"):
+        validate_input({**good, "initial_prompt": {1, 2}})

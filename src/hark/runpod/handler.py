@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hark.audio import AudioError
-from hark.jobs.input import JobInput, JobInputError
+from hark.jobs.input import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.models import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.runpod.config import RunpodSettings, hark_settings
+from hark.runpod.schema import validate_input
 from hark.settings import Settings
 
 __all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]
@@ -101,7 +102,7 @@ class Worker:
             raise JobInputError('the job has no input: send {"input": {"audio_base_64": "..."}}')
         if self.pipeline is None:
             raise ModelNotLoadedError(self.load_error)
-        request = JobInput.parse(job["input"])
+        request = validate_input(job["input"])
         limit = self.settings.max_audio_seconds
         if request.max_duration is not None:
             limit = min(limit, request.max_duration)
