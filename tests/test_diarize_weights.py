@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import subprocess
 import sys
 import types
 import zipfile
@@ -46,7 +47,15 @@ def _chirp() -> np.ndarray:
 
 
 def test_reads_resemblyzer_weights_without_torch(ge2e_weights: dict[str, np.ndarray]) -> None:
-    assert "torch" not in sys.modules
+    # In a fresh interpreter: other tests in this process may have imported torch already.
+    code = (
+        "import sys\n"
+        "from hark.diarize.ge2e import default_weights_path\n"
+        "from hark.diarize.weights import load_state_dict\n"
+        "load_state_dict(default_weights_path(), 'model_state')\n"
+        "assert 'torch' not in sys.modules and 'resemblyzer' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert ge2e_weights["lstm.weight_ih_l0"].shape == (1024, 40)
     for layer in range(3):
         assert ge2e_weights[f"lstm.weight_hh_l{layer}"].shape == (1024, 256)
