@@ -110,3 +110,22 @@ def test_unknown_route_and_method(server: Server) -> None:
 
 def test_server_log_has_no_tracebacks(server: Server) -> None:
     assert "Traceback" not in server.log_text()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"diarize": "true", "embedding_model": "someone/missing-speaker-model"},
+        {"diarize": "true", "diarize_model": "/nonexistent/segmentation.onnx"},
+    ],
+)
+def test_missing_request_model_is_a_clear_400(
+    server: Server, shared_audio: Path, params: dict[str, str]
+) -> None:
+    data = (shared_audio / "jfk.flac").read_bytes()
+    with server.client() as client:
+        r = client.post("/asr", params={**FAST, **params}, files={"file": ("jfk.flac", data)})
+        # The server stays healthy, and the next request is served.
+        assert client.get("/ready").status_code == 200
+    name = next(v for k, v in params.items() if k.endswith("_model"))
+    assert name in error_of(r, 400, "model_not_found")

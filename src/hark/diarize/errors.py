@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from hark import models
+
 
 class DiarizationError(Exception):
     """Base class of every error raised by `hark.diarize`."""
 
 
-class ModelNotFoundError(DiarizationError, FileNotFoundError):
+# Model problems are also `hark.models` errors, so every surface (CLI, HTTP, jobs, RunPod)
+# reports them as the model errors they are, whichever stage raised them.
+class ModelNotFoundError(DiarizationError, models.ModelNotFoundError, FileNotFoundError):
     """A speaker model could not be found locally (or downloaded, when allowed)."""
 
 
-class ModelFormatError(DiarizationError, ValueError):
+class ModelFormatError(DiarizationError, models.ModelError, ValueError):
     """A model file exists but does not have the expected interface."""
+
+    code = "model_format"
 
 
 class CheckpointFormatError(ModelFormatError):

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from hark.audio import AudioError
+from hark.models import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AudioError)
     async def _audio(request: Request, exc: AudioError) -> JSONResponse:
         return error_response(request, AUDIO_STATUS.get(exc.code, 400), exc.code, exc.message)
+
+    @app.exception_handler(ModelError)
+    async def _model(request: Request, exc: ModelError) -> JSONResponse:
+        # A model named by the request that is missing or broken is the request's problem
+        # (400); failing to fetch one from the Hub is ours, and may pass (503).
+        status = 503 if type(exc) is ModelError else 400
+        return error_response(request, status, exc.code, str(exc))
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
