@@ -25,7 +25,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, fetch and convert models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(dev_app, name="dev", help="Developer tools (test fixtures).")
 app.add_typer(remote_app, name="remote")
@@ -243,7 +243,7 @@ def models_convert_aligner(
     ] = None,
     output_dir: Annotated[Path | None, typer.Option(help="Default: the Hark model cache.")] = None,
 ) -> None:
-    """Convert a wav2vec2 CTC model to ONNX once (needs the `hark[convert]` extra)."""
+    """Convert a wav2vec2 CTC model to ONNX once (needs `pip install 'hark\\[convert]'`)."""
     from hark.align import AlignError
     from hark.align.convert import convert_aligner
 
