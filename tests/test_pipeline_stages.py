@@ -112,3 +112,43 @@ def test_separate_channels_are_speakers(pipeline, shared_audio) -> None:
     starts = [s.start for s in result.segments]
     assert starts == sorted(starts)
     assert result.duration == pytest.approx(5.0, abs=0.05)
+
+
+def test_speakers_are_numbered_by_first_word() -> None:
+    from hark.postprocess import renumber_speakers
+    from hark.schema import Segment, Transcript, Word
+
+    def seg(start: float, speaker: str) -> Segment:
+        word = Word(word="hi", start=start, end=start + 0.5, score=0.9, speaker=speaker)
+        return Segment(start=start, end=start + 0.5, text="hi", words=[word], speaker=speaker)
+
+    transcript = Transcript(
+        segments=[
+            seg(1, "SPEAKER_02"),
+            seg(2, "Alice"),
+            seg(3, "SPEAKER_00"),
+            seg(4, "SPEAKER_02"),
+        ],
+        speaker_embeddings={
+            "SPEAKER_00": [0.0],
+            "SPEAKER_01": [1.0],
+            "SPEAKER_02": [2.0],
+            "Alice": [3.0],
+        },
+    )
+    result = renumber_speakers(transcript)
+    assert [s.speaker for s in result.segments] == [
+        "SPEAKER_00",
+        "Alice",
+        "SPEAKER_01",
+        "SPEAKER_00",
+    ]
+    assert [w.speaker for w in result.word_segments] == [s.speaker for s in result.segments]
+    # Embeddings follow their speakers; the silent SPEAKER_01 becomes the last number.
+    assert result.speaker_embeddings == {
+        "SPEAKER_00": [2.0],
+        "SPEAKER_01": [0.0],
+        "SPEAKER_02": [1.0],
+        "Alice": [3.0],
+    }
+    assert renumber_speakers(result) == result

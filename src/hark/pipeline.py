@@ -23,7 +23,12 @@ from hark.language import LanguageResult, detect_language, majority_language
 from hark.lazy_models import LazyModels
 from hark.models import offline_mode, resolve_whisper_model
 from hark.options import AUTO_PER_CHUNK, TranscribeOptions
-from hark.postprocess import align_segments, chunk_segments, sentence_segments
+from hark.postprocess import (
+    align_segments,
+    chunk_segments,
+    renumber_speakers,
+    sentence_segments,
+)
 from hark.schema import ModelInfo, Transcript
 from hark.vad import SpeechChunk, detect_speech
 
@@ -280,7 +285,9 @@ class Pipeline:
         )
         result = assign_speakers(transcript, diarization, fill_nearest=options.fill_nearest)
         report(Progress("diarize", transcript.duration, transcript.duration))
-        return result.model_copy(update={"speaker_embeddings": diarization.embeddings})
+        return renumber_speakers(
+            result.model_copy(update={"speaker_embeddings": diarization.embeddings})
+        )
 
     # -- language -------------------------------------------------------------------------
 

@@ -8,13 +8,14 @@ that changes speaker mid-way is split at the word boundary).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from hark.asr import ChunkResult
-from hark.schema import AlignmentMethod, CharAlignment, Segment, Word
+from hark.schema import AlignmentMethod, CharAlignment, Segment, Transcript, Word
 from hark.segmentation import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -117,3 +118,35 @@ def _share_chars(chars: list[CharAlignment], sentences: list[Segment]) -> None:
         buckets[current].append(char)
     for sentence, bucket in zip(sentences, buckets, strict=True):
         sentence.chars = bucket
+
+
+_ANONYMOUS = re.compile(r"SPEAKER_\d+")
+
+
+def renumber_speakers(transcript: Transcript) -> Transcript:
+    """Number anonymous speakers SPEAKER_00, SPEAKER_01, ... in the order they first speak in
+    the transcript (the diarizer numbers its turns, which may start before the first word).
+    Names of enrolled speakers stay as they are; speakers without words come last."""
+    embeddings = transcript.speaker_embeddings or {}
+    order = [s for s in transcript.speakers if _ANONYMOUS.fullmatch(s)]
+    order += [k for k in embeddings if _ANONYMOUS.fullmatch(k) and k not in order]
+    mapping = {old: f"SPEAKER_{i:02d}" for i, old in enumerate(order)}
+    if all(old == new for old, new in mapping.items()):
+        return transcript
+
+    def rename(label: str | None) -> str | None:
+        return mapping.get(label, label) if label is not None else None
+
+    segments = []
+    for segment in transcript.segments:
+        words = [w.model_copy(update={"speaker": rename(w.speaker)}) for w in segment.words]
+        segments.append(
+            segment.model_copy(update={"speaker": rename(segment.speaker), "words": words})
+        )
+    renamed = {rename(k) or k: v for k, v in embeddings.items()}
+    return transcript.model_copy(
+        update={
+            "segments": segments,
+            "speaker_embeddings": renamed if transcript.speaker_embeddings is not None else None,
+        }
+    )
