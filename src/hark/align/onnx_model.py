@@ -7,14 +7,12 @@ whole stretch is the same as one pass would give.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from hark.align.errors import AlignError
-
-logger = logging.getLogger(__name__)
+from hark.onnx_providers import execution_providers
 
 # wav2vec2's feature encoder: kernels 10,3,3,3,3,2,2 with strides 5,2,2,2,2,2,2.
 DEFAULT_CONV_KERNEL: tuple[int, ...] = (10, 3, 3, 3, 3, 2, 2)
@@ -34,24 +32,6 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     peak = x.max(axis=-1, keepdims=True)
     shifted = x - peak
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def providers_for(device: str, device_index: int) -> list[str | tuple[str, dict[str, str]]]:
-    """ONNX Runtime execution providers for "cpu", "cuda" or "auto"; CUDA falls back to CPU
-    (with a warning) when this onnxruntime build has no CUDA provider."""
-    import onnxruntime as ort
-
-    if device not in ("cpu", "cuda", "auto"):
-        raise AlignError(f"Unknown device {device!r} for the aligner (cpu, cuda or auto).")
-    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if device == "cuda" and not has_cuda:
-        logger.warning(
-            "The aligner runs on CPU: this onnxruntime has no CUDA provider "
-            "(install onnxruntime-gpu for GPU alignment)."
-        )
-    if device != "cpu" and has_cuda:
-        return [("CUDAExecutionProvider", {"device_id": str(device_index)}), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
 
 
 class OnnxCTCNetwork:
@@ -83,7 +63,9 @@ class OnnxCTCNetwork:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(
-                str(model_path), options, providers=providers_for(device, device_index)
+                str(model_path),
+                options,
+                providers=execution_providers(device, device_index, what="aligner"),
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise AlignError(f"Could not load the alignment model {model_path}: {exc}") from exc

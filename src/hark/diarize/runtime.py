@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hark.diarize.errors import DiarizationError, ModelNotFoundError
+from hark.diarize.errors import ModelNotFoundError
+from hark.onnx_providers import execution_providers
 
 
 def resolve_model_file(
@@ -76,16 +77,6 @@ def create_session(model: str | Path | bytes, *, device: str = "cpu", cpu_thread
     if cpu_threads > 0:
         options.intra_op_num_threads = cpu_threads
         options.inter_op_num_threads = 1
-    available = ort.get_available_providers()
-    if device == "cuda" or (device == "auto" and "CUDAExecutionProvider" in available):
-        if "CUDAExecutionProvider" not in available:
-            raise DiarizationError(
-                "device='cuda' needs onnxruntime-gpu (CUDAExecutionProvider is not available)"
-            )
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    elif device in ("cpu", "auto"):
-        providers = ["CPUExecutionProvider"]
-    else:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
+    providers = execution_providers(device, what="speaker model")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers)
