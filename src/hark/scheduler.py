@@ -159,8 +159,9 @@ class Scheduler:
 
     def stats(self) -> SchedulerStats:
         with self._cond:
-            waiting = sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
-            return SchedulerStats(self._admitted, waiting, self._batches, self._batched_chunks)
+            return SchedulerStats(
+                self._admitted, self._waiting_chunks(), self._batches, self._batched_chunks
+            )
 
     @property
     def saturated(self) -> bool:
@@ -230,11 +231,14 @@ class Scheduler:
         the lock held): one full batch beats a small one now and another soon after."""
         deadline = time.monotonic() + self.batch_wait_s
         while self._preparing > 0 and not self._closing:
-            waiting = sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
             remaining = deadline - time.monotonic()
-            if waiting >= self._batch_limit() or remaining <= 0:
+            if self._waiting_chunks() >= self._batch_limit() or remaining <= 0:
                 return
             self._cond.wait(remaining)
+
+    def _waiting_chunks(self) -> int:
+        """Chunks in the pool not yet in a batch (called with the lock held)."""
+        return sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
 
     def _batch_limit(self) -> int:
         first = next(r for r in self._active if r.has_work)
