@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-import ipaddress
 import re
 import socket
 import time
@@ -34,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
 from hark.options import TranscribeOptions
 
 OutputFormat = Literal["srt", "vtt", "txt", "tsv"]
@@ -263,15 +263,9 @@ def download(
     try:
         parsed = httpx.URL(url)
         address = _checked_address(parsed, field, link, allow_private)
-        headers = {"Host": parsed.netloc.decode("ascii"), "Accept": "audio/*, video/*, */*"}
         with (
             httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream(
-                "GET",
-                parsed.copy_with(host=address),
-                headers=headers,
-                extensions={"sni_hostname": parsed.host},
-            ) as response,
+            client.stream("GET", **pinned_request(parsed, address)) as response,
         ):
             if response.is_redirect:
                 where = _shorten(response.headers.get("location", "?"))
@@ -302,20 +296,17 @@ def download(
 
 
 def _checked_address(url: httpx.URL, field: str, link: str, allow_private: bool) -> str:
-    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(url.host, port_of(url), type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise AudioFetchError(f"{field} {link}: cannot resolve {url.host!r} ({exc})") from None
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    if not allow_private:
-        for ip in addresses:
-            if not ip.is_global or ip.is_multicast:
-                raise AudioFetchError(
-                    f"{field} {link} points to a non-public address ({ip}); links must be "
-                    "public (HARK_ALLOW_PRIVATE_URLS=true allows others on trusted networks)"
-                )
-    return str(addresses[0])
+    try:
+        return checked_address(infos, allow_private=allow_private)
+    except NonPublicAddressError as exc:
+        raise AudioFetchError(
+            f"{field} {link} points to a non-public address ({exc.address}); links must be "
+            "public (HARK_ALLOW_PRIVATE_URLS=true allows others on trusted networks)"
+        ) from None
 
 
 def describe_errors(exc: ValidationError) -> str:

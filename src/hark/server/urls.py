@@ -1,19 +1,14 @@
-"""Fetch `audio_url` safely: http(s) only, size and time limits, no redirects, no private hosts.
-
-The host is resolved once, every address is checked, and the connection goes to the checked
-address (the name is kept for the Host header, TLS SNI and certificate checks), so a DNS answer
-that changes between check and connect cannot reach an internal service. Loopback and private
-addresses are refused unless `HARK_ALLOW_PRIVATE_URLS` is set (tests, trusted networks).
-"""
+"""Fetch `audio_url` safely: http(s) only, size and time limits, no redirects, no private hosts
+(the address policy is `hark.net`'s, shared with jobs and the RunPod worker)."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 
 import httpx
 
+from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
 from hark.server.errors import ApiError, invalid
 from hark.server.uploads import Upload, new_spool, too_large
 
@@ -39,35 +34,27 @@ async def fetch_audio(url: str, *, max_bytes: int, timeout: float, allow_private
 
 
 async def _checked_address(url: httpx.URL, allow_private: bool) -> str:
-    port = url.port or (443 if url.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            url.host, port, type=socket.SOCK_STREAM
+            url.host, port_of(url), type=socket.SOCK_STREAM
         )
     except (OSError, UnicodeError) as exc:
         raise ApiError(400, "audio_url_failed", f"cannot resolve {url.host!r}: {exc}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    if not allow_private:
-        for ip in addresses:
-            if not ip.is_global or ip.is_multicast:
-                raise invalid(
-                    "audio_url",
-                    f"{url.host!r} resolves to a non-public address ({ip}); refused",
-                )
-    return str(addresses[0])
+    try:
+        return checked_address(infos, allow_private=allow_private)
+    except NonPublicAddressError as exc:
+        raise invalid(
+            "audio_url", f"{url.host!r} resolves to a non-public address ({exc.address}); refused"
+        ) from None
 
 
 async def _download(url: httpx.URL, address: str, max_bytes: int, timeout: float) -> Upload:
-    target = url.copy_with(host=address)
-    headers = {"Host": url.netloc.decode("ascii"), "Accept": "audio/*, video/*, */*"}
     spool = new_spool()
     size = 0
     try:
         async with (
             httpx.AsyncClient(follow_redirects=False, timeout=timeout, trust_env=False) as client,
-            client.stream(
-                "GET", target, headers=headers, extensions={"sni_hostname": url.host}
-            ) as response,
+            client.stream("GET", **pinned_request(url, address)) as response,
         ):
             _check_status(response)
             declared = response.headers.get("content-length", "")
