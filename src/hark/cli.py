@@ -132,7 +132,7 @@ def transcribe(
     **option_values: Any,
 ) -> None:
     """Transcribe audio/video files; models load once for the whole batch."""
-    from hark.cli_transcribe import SubtitleArgs, run_batch
+    from hark.cli_transcribe import run_batch
 
     try:
         options = TranscribeOptions(**given(option_values, TranscribeOptions))
@@ -142,9 +142,18 @@ def transcribe(
         raise typer.Exit(2) from None
     if speakers and not options.diarize:
         options = options.model_copy(update={"diarize": True})
-    subtitles = SubtitleArgs(
-        max_line_width, max_line_count, highlight_words, max_cue_duration, min_cue_duration
-    )
+    # SubtitleOptions fields the user set; checked with the other output settings.
+    subtitles = {
+        k: v
+        for k, v in dict(
+            max_line_width=max_line_width,
+            max_line_count=max_line_count,
+            highlight_words=highlight_words,
+            max_cue_duration=max_cue_duration,
+            min_cue_duration=min_cue_duration,
+        ).items()
+        if v is not None
+    }
     failures = run_batch(
         files,
         options=options,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,6 @@ from rich.table import Table
 from hark.options import TranscribeOptions
 
 err = Console(stderr=True)
-
-
-@dataclass(frozen=True)
-class SubtitleArgs:
-    max_line_width: int | None
-    max_line_count: int | None
-    highlight_words: bool
-    max_cue_duration: float | None
-    min_cue_duration: float | None
 
 
 def output_names(files: list[Path]) -> list[str]:
@@ -66,7 +56,7 @@ def run_batch(
     options: TranscribeOptions,
     output_dir: Path,
     output_format: str,
-    subtitles: SubtitleArgs,
+    subtitles: dict[str, Any],
     quiet: bool,
     load: dict[str, Any],
     speakers: dict[str, Path] | None = None,
@@ -80,7 +70,7 @@ def run_batch(
 
     try:
         formats = parse_formats(output_format)
-        sub_options = SubtitleOptions(**{k: v for k, v in vars(subtitles).items() if v is not None})
+        sub_options = SubtitleOptions(**subtitles)
     except (ValueError, TypeError) as exc:
         err.print(f"[red]error:[/] {exc}")
         return [(f, str(exc)) for f in files]
