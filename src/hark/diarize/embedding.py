@@ -17,7 +17,7 @@ import numpy as np
 
 from hark.diarize.errors import ModelFormatError
 from hark.diarize.fbank import FbankOptions, fbank, num_frames
-from hark.diarize.runtime import create_session, resolve_model_file
+from hark.diarize.runtime import open_model, resolve_model_file
 
 DEFAULT_EMBEDDING = "resemblyzer"
 """Name of the embedded default (the GE2E encoder inside the Resemblyzer wheel)."""
@@ -79,12 +79,7 @@ class OnnxSpeakerEmbedding(SpeakerEmbedding):
         self.name = self.path.stem
         self.window = window
         self.batch_size = batch_size
-        try:
-            self._session = create_session(path, device=device, cpu_threads=cpu_threads)
-        except Exception as exc:
-            if isinstance(exc, ValueError):
-                raise
-            raise ModelFormatError(f"{path}: not a loadable ONNX model: {exc}") from exc
+        self._session = open_model(path, device=device, cpu_threads=cpu_threads)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 3:
             raise ModelFormatError(

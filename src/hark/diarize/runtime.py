@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hark.diarize.errors import ModelNotFoundError
+from hark.diarize.errors import ModelFormatError, ModelNotFoundError
 from hark.onnx_providers import execution_providers
 
 
@@ -80,3 +80,14 @@ def create_session(model: str | Path | bytes, *, device: str = "cpu", cpu_thread
     providers = execution_providers(device, what="speaker model")
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers)
+
+
+def open_model(path: str | Path, *, device: str = "cpu", cpu_threads: int = 0) -> Any:
+    """`create_session` for a user-supplied model file: a file ONNX Runtime cannot load is a
+    ModelFormatError naming it (a bad `device` stays a ValueError)."""
+    try:
+        return create_session(path, device=device, cpu_threads=cpu_threads)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ModelFormatError(f"{path}: not a loadable ONNX model: {exc}") from exc

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hark.diarize.errors import ModelFormatError
-from hark.diarize.runtime import create_session
+from hark.diarize.runtime import open_model
 
 # pyannote/segmentation-3.0: 10 s chunks give 589 frames of a 991-sample receptive field
 # every 270 samples (SincNet + pooling). Other models are assumed to tile the chunk evenly.
@@ -104,12 +104,7 @@ class SegmentationModel:
     ) -> None:
         self.path = Path(path)
         self.options = options or SegmentationOptions()
-        try:
-            self._session = create_session(path, device=device, cpu_threads=cpu_threads)
-        except Exception as exc:
-            if isinstance(exc, ValueError):
-                raise
-            raise ModelFormatError(f"{path}: not a loadable ONNX model: {exc}") from exc
+        self._session = open_model(path, device=device, cpu_threads=cpu_threads)
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 3:
             raise ModelFormatError(
