@@ -22,23 +22,16 @@ from test_deploy_docker import (
     pinned_wheels,
     provided_by,
 )
+from test_deploy_docker import (
+    instructions as dockerfile_instructions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "deploy" / "docker" / "runpod.Dockerfile"
 
 
 def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    lines = [
-        line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")
-    ]
-    joined = re.sub(r"\\\n\s*", " ", "\n".join(lines))
-    out = []
-    for line in joined.splitlines():
-        if line.strip():
-            keyword, _, rest = line.strip().partition(" ")
-            out.append((keyword.upper(), rest.strip()))
-    return out
+    return dockerfile_instructions(DOCKERFILE)
 
 
 def test_base_image_platform_and_model_argument() -> None:
