@@ -6,7 +6,15 @@ Transformers `Wav2Vec2ForCTC` checkpoint (`save_as_transformers`). Same audio (r
 ../shared/audio, tiled to the length asked), same segments (10 s each, ~2.5 words a second,
 numbers included), same threads. Each run is a fresh process; systems alternate.
 
-    .venv/bin/python bench/align.py                          # Hark: float32, int8, int8-conv
+Systems: `hark` is Hark's default on CPU (the aligner's int8 copy, `model.int8.onnx`),
+`hark-float32` the float network, `hark-int8-conv` the variant with int8 convolutions,
+`whisperx` WhisperX's aligner, and `asr` the step alignment is compared with: Hark's ASR
+(VAD + Whisper `base`, int8, its default beam 5 and batch 8) on the same audio, decoding
+ASR_TOKENS new tokens per 30-s chunk, the rate of real conversational speech (the 30-s
+pyannote sample's transcript is 110 Whisper tokens). `--agreement` compares the outputs of the
+int8 and float networks on the same speech.
+
+    .venv/bin/python bench/align.py                          # all Hark systems and asr
     PYTHONPATH=/path/to/whisperx .venv/bin/python bench/align.py --minutes 2 --runs 2
 
 The WhisperX side needs torch + transformers in the venv (`pip install 'hark[convert]'`) and
@@ -33,7 +41,9 @@ AUDIO = ROOT.parent / "shared" / "audio"
 CACHE = ROOT / ".cache" / "bench"
 CLIPS = ["silero_test.wav", "pyannote/sample.wav", "pyannote/dev00.wav", "pyannote/dev01.wav"]
 SEGMENT_S = 10.0
-HARK_SYSTEMS = ("hark", "hark-int8", "hark-int8-conv")
+HARK_SYSTEMS = ("hark", "hark-float32", "hark-int8-conv", "asr")
+EOT = 50257
+ASR_TOKENS = 110
 SENTENCE = (
     "and so my fellow Americans ask not what your country can do for you ask what you "
     "can do for your country it cost 1,250 dollars in 2024 which is about 50% more"
@@ -78,27 +88,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def model_dirs(quantize: str | None = None) -> tuple[Path, Path]:
+def model_dirs(variant: str = "") -> tuple[Path, Path]:
     """(ONNX aligner, Transformers checkpoint) of the same random base weights, built once.
-    `quantize` ("int8", "int8-conv") gives the aligner `convert-aligner --quantize` makes."""
+    The ONNX directory has `model.onnx` and its int8 copy, as `convert-aligner` writes them;
+    variant "int8-conv" gives one whose int8 copy has int8 convolutions too."""
     from hark.dev.test_aligner import make_test_aligner
 
     onnx_dir = CACHE / "wav2vec2-base-random"
-    if not (onnx_dir / "model.onnx").is_file():
+    if not (onnx_dir / "model.int8.onnx").is_file():
         make_test_aligner(onnx_dir, arch="base")
     hf_dir = CACHE / "wav2vec2-base-random-hf"
-    if quantize is None:
+    if variant != "int8-conv":
         return onnx_dir, hf_dir
-    out = CACHE / f"wav2vec2-base-random-{quantize}"
-    if not (out / "model.onnx").is_file():
+    out = CACHE / "wav2vec2-base-random-int8-conv"
+    if not (out / "model.int8.onnx").is_file():
         from hark.align.quantize import quantize_aligner
 
         out.mkdir(parents=True, exist_ok=True)
         for f in onnx_dir.glob("*.json"):
             (out / f.name).write_bytes(f.read_bytes())
-        quantize_aligner(
-            onnx_dir / "model.onnx", out / "model.onnx", convolutions=quantize == "int8-conv"
-        )
+        quantize_aligner(onnx_dir / "model.onnx", out / "model.int8.onnx", convolutions=True)
     return out, hf_dir
 
 
@@ -116,15 +125,16 @@ def ensure_transformers_copy() -> Path | None:
     return hf_dir
 
 
-def run_hark(seconds: float, threads: int, quantize: str | None) -> dict[str, Any]:
+def run_hark(seconds: float, threads: int, variant: str) -> dict[str, Any]:
     from hark.align import align, load_align_model
     from hark.schema import Segment
 
     audio = speech(seconds)
     segs = [Segment(**s) for s in segments(seconds)]
-    onnx_dir, _ = model_dirs(quantize)
+    onnx_dir, _ = model_dirs(variant)
+    compute_type = "float32" if variant == "float32" else "auto"
     started = time.perf_counter()
-    model = load_align_model("en", str(onnx_dir), cpu_threads=threads)
+    model = load_align_model("en", str(onnx_dir), cpu_threads=threads, compute_type=compute_type)
     loaded = time.perf_counter()
     align(segs[:1], audio, model)  # warm-up (first-run allocations)
     network_s = 0.0
@@ -192,11 +202,35 @@ def run_whisperx(seconds: float, threads: int) -> dict[str, Any]:
     }
 
 
+def run_asr(seconds: float, threads: int) -> dict[str, Any]:
+    import hark
+    from hark.dev.test_models import ensure_test_models
+
+    model_dir = ensure_test_models(ROOT / ".cache" / "test-models", ["base"])["whisper-base"]
+    audio = speech(seconds)
+    started = time.perf_counter()
+    pipeline = hark.load_pipeline(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+    loaded = time.perf_counter()
+    decode = dict(language="en", align=False, suppress_tokens=[-1, EOT], max_new_tokens=ASR_TOKENS)
+    pipeline.transcribe(audio[: 16000 * 5], **decode)  # warm-up
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    result = pipeline.transcribe(audio, **decode)
+    return {
+        "load_s": loaded - started,
+        "align_s": time.perf_counter() - t0,  # the step's time, in the table's column
+        "cpu_s": cpu_seconds() - c0,
+        "words": len(result.word_segments),
+        "unaligned": 0,
+    }
+
+
 def worker(system: str, seconds: float, threads: int) -> dict[str, Any]:
     if system == "whisperx":
         result = run_whisperx(seconds, threads)
+    elif system == "asr":
+        result = run_asr(seconds, threads)
     else:
-        result = run_hark(seconds, threads, quantize=system.partition("-")[2] or None)
+        result = run_hark(seconds, threads, variant=system.partition("-")[2])
     result.update(
         system=system,
         seconds=seconds,
@@ -204,6 +238,32 @@ def worker(system: str, seconds: float, threads: int) -> dict[str, Any]:
         peak_rss_mb=peak_rss_mb(),
     )
     return result
+
+
+def agreement(seconds: float, threads: int) -> dict[str, Any]:
+    """How close the int8 network's output is to the float network's on real speech: total
+    variation between their frame distributions and how often their best column agrees.
+    (Word times are not compared: the random model hears none of the words, so its forced
+    path through the text is near-arbitrary and moves with any noise; a trained aligner's is
+    pinned by the speech. That needs real weights.)"""
+    import numpy as np
+
+    from hark.align import load_align_model
+
+    audio = speech(seconds)
+    onnx_dir, _ = model_dirs()
+    probs = {}
+    for compute_type in ("float32", "int8"):
+        model = load_align_model(
+            "en", str(onnx_dir), cpu_threads=threads, compute_type=compute_type
+        )
+        probs[compute_type] = np.exp(model.log_probs(audio))
+    f, q = probs["float32"], probs["int8"]
+    return {
+        "frames": len(f),
+        "total_variation": round(float(0.5 * np.abs(q - f).sum(1).mean()), 4),
+        "argmax_agreement": round(float((q.argmax(1) == f.argmax(1)).mean()), 4),
+    }
 
 
 def whisperx_available() -> bool:
@@ -222,8 +282,12 @@ def main() -> None:
         default=None,
         help=f"{', '.join(HARK_SYSTEMS)}, whisperx (default: all available)",
     )
+    parser.add_argument("--agreement", action="store_true", help="int8 vs float word times")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.agreement:
+        print(json.dumps(agreement(args.minutes[0] * 60, args.threads)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.minutes[0] * 60, args.threads)))
         return
@@ -234,7 +298,7 @@ def main() -> None:
         ensure_transformers_copy()
     for system in systems:  # build outside the timed runs
         if system.startswith("hark"):
-            model_dirs(system.partition("-")[2] or None)
+            model_dirs(system.partition("-")[2])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     rows = []
     for minutes in args.minutes:
@@ -271,17 +335,23 @@ def main() -> None:
             f"{r['cpu_s'] / r['seconds'] * 60:.2f} s | {share} | "
             f"{r['words']} ({r['unaligned']}) | {r['peak_rss_mb']:.0f} MB |"
         )
-    baseline = [r for r in rows if r["system"] == "whisperx"]
+    for reference in ("whisperx", "asr"):
+        compare(rows, systems, reference)
+
+
+def compare(rows: list[dict[str, Any]], systems: list[str], reference: str) -> None:
+    """Each aligner's speed against `reference` (mean over runs, wall and CPU)."""
+    baseline = [r for r in rows if r["system"] == reference]
     if baseline:
         wall = sum(r["per_minute_s"] for r in baseline) / len(baseline)
         cpu = sum(r["cpu_s"] / r["seconds"] for r in baseline) / len(baseline) * 60
         for system in systems:
             mine = [r for r in rows if r["system"] == system]
-            if system == "whisperx" or not mine:
+            if system in ("whisperx", "asr") or not mine:
                 continue
             w = sum(r["per_minute_s"] for r in mine) / len(mine)
             c = sum(r["cpu_s"] / r["seconds"] for r in mine) / len(mine) * 60
-            print(f"{system}: {wall / w:.2f}x faster than WhisperX (wall), {cpu / c:.2f}x (CPU)")
+            print(f"{system}: {wall / w:.2f}x faster than {reference} (wall), {cpu / c:.2f}x (CPU)")
 
 
 if __name__ == "__main__":

@@ -260,3 +260,62 @@ def test_onnx_export_found_in_the_hugging_face_cache(empty_cache, aligner_dir) -
         "en", "org/w2v-onnx", cache_dir=str(empty_cache / "hf"), local_files_only=True
     )
     assert model.path == snapshot
+
+
+# -- which network runs: the int8 copy on CPU by default -------------------------------------
+
+
+def network_file(model: AlignModel) -> str:
+    return Path(model.network.session._model_path).name  # type: ignore[attr-defined]
+
+
+def copy_with(aligner_dir: Path, target: Path, *files: str) -> Path:
+    target.mkdir()
+    for f in aligner_dir.glob("*.json"):
+        shutil.copy(f, target)
+    for f in files:
+        shutil.copy(aligner_dir / f, target / f)
+    return target
+
+
+def test_cpu_default_runs_the_int8_copy(aligner_dir, jfk, caplog) -> None:
+    assert (aligner_dir / "model.int8.onnx").is_file()
+    auto = load_align_model("en", str(aligner_dir), cpu_threads=1)
+    exact = load_align_model("en", str(aligner_dir), cpu_threads=1, compute_type="float32")
+    explicit = load_align_model("en", str(aligner_dir), cpu_threads=1, compute_type="int8")
+    assert (network_file(auto), network_file(exact)) == ("model.int8.onnx", "model.onnx")
+    assert network_file(explicit) == "model.int8.onnx"
+    a, b = auto.network.run(jfk[:64_000]), exact.network.run(jfk[:64_000])
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    # Both align every word.
+    segments = [segment(*s) for s in JFK]
+    for model in (auto, exact):
+        check_words(segments, align(segments, jfk, model))
+    assert "has no" not in caplog.text
+
+
+def test_missing_precision_falls_back_with_a_warning(aligner_dir, tmp_path, caplog) -> None:
+    float_only = copy_with(aligner_dir, tmp_path / "float", "model.onnx")
+    int8_only = copy_with(aligner_dir, tmp_path / "int8", "model.int8.onnx")
+    assert network_file(load_align_model("en", str(float_only))) == "model.onnx"
+    assert "has no" not in caplog.text  # auto takes what there is, quietly
+    assert network_file(load_align_model("en", str(int8_only))) == "model.int8.onnx"
+    model = load_align_model("en", str(float_only), compute_type="int8")
+    assert network_file(model) == "model.onnx"
+    assert "has no int8 network" in caplog.text
+    model = load_align_model("en", str(int8_only), compute_type="float32")
+    assert network_file(model) == "model.int8.onnx"
+    assert "has no float32 network" in caplog.text
+
+
+def test_gpu_auto_prefers_the_float_network(aligner_dir) -> None:
+    from hark.align import models
+
+    chosen = models.choose_network(aligner_dir, "auto", "cuda")
+    assert chosen.name == "model.onnx"
+    assert models.choose_network(aligner_dir, "auto", "cpu").name == "model.int8.onnx"
+
+
+def test_invalid_align_compute_type(aligner_dir) -> None:
+    with pytest.raises(ValueError, match="auto, float32, int8"):
+        load_align_model("en", str(aligner_dir), compute_type="float16")

@@ -35,6 +35,36 @@ def test_ctc_alignment_times_every_word(pipeline, shared_audio, aligner) -> None
     assert [w.start for w in result.word_segments] != [w.start for w in whisper.word_segments]
 
 
+def test_aligner_precision_is_a_pipeline_setting(pipeline, test_models, shared_audio, aligner):
+    """CPU default: the aligner's int8 copy; `align_compute_type="float32"`: the float net;
+    the two give (slightly) different times for the same words."""
+    from pathlib import Path
+
+    from hark.settings import Settings
+
+    def network(p: Pipeline) -> str:
+        model = p.aligners.get(("en", aligner), "en", aligner)
+        return Path(model.network.session._model_path).name
+
+    exact = hark.load_pipeline(
+        test_models / "whisper-tiny",
+        device="cpu",
+        compute_type="int8",
+        align_compute_type="float32",
+    )
+    assert (network(pipeline), network(exact)) == ("model.int8.onnx", "model.onnx")
+    clip = shared_audio / "jfk.flac"
+    a = pipeline.transcribe(clip, language="en", align_model=aligner, **FIXED)
+    b = exact.transcribe(clip, language="en", align_model=aligner, **FIXED)
+    assert a.alignment == b.alignment == "ctc"
+    assert [w.word for w in a.word_segments] == [w.word for w in b.word_segments]
+    check_times(a)
+    check_times(b)
+    with pytest.raises(ValueError, match="align_compute_type"):
+        hark.load_pipeline(test_models / "whisper-tiny", device="cpu", align_compute_type="fp8")
+    assert Settings().pipeline_kwargs()["align_compute_type"] == "auto"
+
+
 def test_char_alignments_follow_their_sentence(pipeline, shared_audio, aligner) -> None:
     result = pipeline.transcribe(
         shared_audio / "jfk.flac",

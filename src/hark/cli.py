@@ -114,6 +114,13 @@ def transcribe(
     cpu_threads: Annotated[
         int, typer.Option(help="CPU threads (0: all available).", rich_help_panel="Model")
     ] = 0,
+    align_compute_type: Annotated[
+        str,
+        typer.Option(
+            help="Aligner network: auto (int8 copy on CPU, float on GPU), float32 or int8.",
+            rich_help_panel="Model",
+        ),
+    ] = "auto",
     download_root: Annotated[
         Path | None, typer.Option(help="Model cache directory.", rich_help_panel="Model")
     ] = None,
@@ -168,6 +175,7 @@ def transcribe(
             device_index=device_index,
             compute_type=compute_type,
             cpu_threads=cpu_threads,
+            align_compute_type=align_compute_type,
             download_root=download_root,
             local_files_only=local_files_only,
         ),
@@ -248,8 +256,12 @@ def models_list() -> None:
 def models_convert_aligner(
     hf_id: Annotated[str, typer.Argument(help="Hugging Face Wav2Vec2ForCTC repo id or dir.")],
     quantize: Annotated[
-        str | None, typer.Option(help="int8 (transformer layers) or int8-conv (all).")
-    ] = None,
+        str,
+        typer.Option(
+            help="int8 copy written beside the float network, run on CPU: int8 (transformer "
+            "layers), int8-conv (convolutions too: faster, less exact) or none."
+        ),
+    ] = "int8",
     output_dir: Annotated[Path | None, typer.Option(help="Default: the Hark model cache.")] = None,
 ) -> None:
     """Convert a wav2vec2 CTC model to ONNX once (needs `pip install 'hark\\[convert]'`)."""
@@ -258,6 +270,9 @@ def models_convert_aligner(
 
     try:
         path = convert_aligner(hf_id, output_dir, quantize)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] --quantize: {exc}")
+        raise typer.Exit(2) from None
     except AlignError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None

@@ -14,6 +14,13 @@ logger = logging.getLogger(__name__)
 Provider = str | tuple[str, dict[str, str]]
 
 
+def runs_on_cuda(device: str) -> bool:
+    """Whether ONNX models asked for `device` will run on the GPU here."""
+    import onnxruntime as ort
+
+    return device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers()
+
+
 def execution_providers(
     device: str, device_index: int = 0, *, what: str = "model"
 ) -> list[Provider]:

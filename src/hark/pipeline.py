@@ -89,8 +89,10 @@ class Pipeline:
         download_root: str | os.PathLike[str] | None = None,
         local_files_only: bool = False,
         cpu_threads: int = 0,
+        align_compute_type: str = "auto",
     ) -> None:
         from hark.align import AlignError
+        from hark.align.models import ALIGN_COMPUTE_TYPES
         from hark.diarize import DiarizationError
 
         self.asr = asr
@@ -103,6 +105,12 @@ class Pipeline:
             local_files_only=local_files_only or offline_mode(),
             cpu_threads=cpu_threads,
         )
+        if align_compute_type not in ALIGN_COMPUTE_TYPES:
+            raise ValueError(
+                f"align_compute_type must be one of {', '.join(ALIGN_COMPUTE_TYPES)}, "
+                f"not {align_compute_type!r}"
+            )
+        self.align_compute_type = align_compute_type
         self.aligners = LazyModels(self._load_aligner, remember=(AlignError,))
         self.diarizers = LazyModels(self._load_diarizer, remember=(DiarizationError,))
 
@@ -308,7 +316,13 @@ class Pipeline:
     def _load_aligner(self, language: str, model: str | None) -> Any:
         from hark.align import load_align_model
 
-        return load_align_model(language, model, device=self.asr.device, **self._model_kwargs)
+        return load_align_model(
+            language,
+            model,
+            device=self.asr.device,
+            compute_type=self.align_compute_type,
+            **self._model_kwargs,
+        )
 
     def _load_diarizer(self, embedding_model: str | None, segmentation_model: str | None) -> Any:
         from hark.diarize import Diarizer
@@ -326,6 +340,7 @@ def load_pipeline(
     compute_type: str = "default",
     cpu_threads: int = 0,
     num_workers: int = 1,
+    align_compute_type: str = "auto",
     download_root: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     revision: str | None = None,
@@ -339,6 +354,8 @@ def load_pipeline(
       compute_type: CTranslate2 type: default, int8, int8_float16, float16, bfloat16, float32.
       cpu_threads: threads per CPU decode (0: all cores available to the process).
       num_workers: concurrent decodes allowed (for servers handling parallel requests).
+      align_compute_type: aligner network: "auto" (its int8 copy on CPU, float on GPU),
+        "float32" or "int8".
       download_root: model cache directory (default: the Hugging Face cache).
       local_files_only: never download; fail with instructions when a model is missing.
 
@@ -364,6 +381,7 @@ def load_pipeline(
         download_root=download_root,
         local_files_only=local_files_only,
         cpu_threads=cpu_threads,
+        align_compute_type=align_compute_type,
     )
 
 

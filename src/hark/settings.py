@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     compute_type: str = Field("default", description="CTranslate2 compute type.")
     cpu_threads: int = Field(0, ge=0, description="CPU threads per decode (0: all).")
     num_workers: int = Field(1, ge=1, description="Concurrent decodes on the model.")
+    align_compute_type: Literal["auto", "float32", "int8"] = Field(
+        "auto", description="Aligner network: auto (int8 copy on CPU, float on GPU)."
+    )
     download_root: Path | None = Field(None, description="Model cache directory.")
     local_files_only: bool = Field(False, description="Never download models.")
 
@@ -110,6 +113,7 @@ class Settings(BaseSettings):
             compute_type=self.compute_type,
             cpu_threads=self.cpu_threads,
             num_workers=self.num_workers,
+            align_compute_type=self.align_compute_type,
             download_root=self.download_root,
             local_files_only=self.local_files_only,
         )

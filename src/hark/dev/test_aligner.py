@@ -24,7 +24,7 @@ from hark.dev.test_models import register_builder
 
 OPSET = 17
 SEED = 20250625
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"  # 2: with the int8 copy, model.int8.onnx
 
 # facebook/wav2vec2-base-960h vocab.json: blank <pad>, specials, word delimiter, letters by
 # frequency.
@@ -217,15 +217,22 @@ def build_aligner_graph(arch: AlignerArchitecture, seed: int = SEED) -> object:
     return model
 
 
-def make_test_aligner(out_dir: Path, *, arch: str = "base", seed: int = SEED) -> None:
-    """Write a random-weight wav2vec2 CTC aligner (`model.onnx` + HF-style configs) to out_dir."""
+def make_test_aligner(
+    out_dir: Path, *, arch: str = "base", seed: int = SEED, int8: bool = True
+) -> None:
+    """Write a random-weight wav2vec2 CTC aligner (`model.onnx` + HF-style configs) to out_dir,
+    with its int8 copy `model.int8.onnx` (as `hark models convert-aligner` writes) if `int8`."""
     import onnx
+
+    from hark.align.quantize import quantize_aligner
 
     shape = ALIGNER_ARCHITECTURES[arch]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = build_aligner_graph(shape, seed)
     onnx.save_model(model, str(out_dir / "model.onnx"))  # type: ignore[arg-type]
+    if int8:
+        quantize_aligner(out_dir / "model.onnx", out_dir / "model.int8.onnx")
     files = {
         "vocab.json": ENGLISH_VOCAB,
         "config.json": {
