@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # Debian packages: none for the runtime (PyAV bundles FFmpeg); the test suite (extras "dev")
 # drives a real browser and checks metrics with promtool.
 apt_packages=()
-case ",$extras," in *,dev,*) apt_packages+=(chromium prometheus redis-server) ;; esac
+case ",$extras," in *,dev,*) apt_packages+=(chromium prometheus redis-server binutils) ;; esac
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -172,6 +172,17 @@ def test_installs_with_the_install_script(image: tuple[str, list[tuple[str, str]
         ]
         assert call.group(2) in optional
     assert not any("torch" in r for r in runs)
+    # The venv is slimmed in the build stage, after everything is installed into it, with
+    # binutils installed beforehand (the runtime stage never gets binutils).
+    build = steps[: [i for i, (k, _) in enumerate(steps) if k == "FROM"][1]]
+    build_runs = [a for k, a in build if k == "RUN"]
+    slim = [i for i, r in enumerate(build_runs) if "bash scripts/slim-venv.sh /opt/venv" in r]
+    binutils = [
+        i for i, r in enumerate(build_runs) if "install -y --no-install-recommends binutils" in r
+    ]
+    pip = [i for i, r in enumerate(build_runs) if "install.sh" in r or "pip install" in r]
+    assert len(slim) == 1 and binutils and binutils[0] < min(pip) and max(pip) <= slim[0]
+    assert not any("binutils" in a for k, a in steps[len(build) :] if k == "RUN")
     if name == "cuda":
         swap = next(r for r in runs if "onnxruntime-gpu" in r)
         assert "uninstall -y -q onnxruntime" in swap and "--no-deps" in swap

@@ -58,6 +58,13 @@ def test_install_uses_the_install_script_with_the_runpod_extra() -> None:
     ]
     assert extras.group(2) in optional
     assert not any("torch" in dep for dep in optional[extras.group(2)])
+    # One stage: the slimming must be in the install's own layer (a later layer cannot shrink
+    # it), and binutils leaves again in that layer.
+    assert install.index("scripts/install.sh") < install.index(
+        "bash scripts/slim-venv.sh /opt/venv"
+    )
+    assert "install -y --no-install-recommends binutils" in install
+    assert "apt-get purge -y --auto-remove binutils" in install
 
 
 def test_cuda_wheels_cover_what_ctranslate2_loads() -> None:

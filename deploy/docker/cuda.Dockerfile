@@ -28,11 +28,18 @@ ARG BAKE_MODEL=false
 ARG ONNXRUNTIME_GPU_VERSION=1.26.0
 # wheels: the NVIDIA wheels below, into the venv. system: the base image has CUDA (nvidia/cuda).
 ARG CUDA_LIBS=wheels
-# What CTranslate2 4.x loads: libcublas.so.12 (+ libcublasLt.so.12, which it needs).
-ARG CTRANSLATE2_CUDA_WHEELS="nvidia-cublas-cu12==12.8.4.1"
-# What onnxruntime-gpu 1.26's CUDA provider links (CUDA 12.8 build): cuBLAS (above), cudart,
-# cuRAND, cuFFT and cuDNN 9.
-ARG ONNXRUNTIME_CUDA_WHEELS="nvidia-cuda-runtime-cu12==12.8.90 nvidia-curand-cu12==10.3.9.90 nvidia-cufft-cu12==11.3.3.83 nvidia-cudnn-cu12==9.10.2.21"
+# What CTranslate2 4.x loads: libcublas.so.12 (+ libcublasLt.so.12, which it needs). The CUDA
+# 12.6 libraries (cuBLAS 0.27 GB and cuDNN 0.18 GB smaller than 12.8's) run every GPU up to
+# Hopper (A100, H100); for Blackwell (sm_100/sm_120) build with the 12.8 set instead:
+#   --build-arg CTRANSLATE2_CUDA_WHEELS=nvidia-cublas-cu12==12.8.4.1
+#   --build-arg ONNXRUNTIME_CUDA_WHEELS="nvidia-cuda-runtime-cu12==12.8.90
+#     nvidia-curand-cu12==10.3.9.90 nvidia-cufft-cu12==11.3.3.83 nvidia-cudnn-cu12==9.10.2.21"
+ARG CTRANSLATE2_CUDA_WHEELS="nvidia-cublas-cu12==12.6.4.1"
+# What onnxruntime-gpu 1.26's CUDA provider links: cuBLAS (above), cudart, cuRAND, cuFFT and
+# cuDNN 9. It is a CUDA 12.8 build that accepts any CUDA 12 / cuDNN 9 (its `cuda` extra asks
+# for ~=12.0 / ~=9.0): cudart is its own 12.8, and every symbol it imports from cuBLAS 12.6 and
+# cuDNN 9.5 is there (deploy/docker/check_cuda_libs.py).
+ARG ONNXRUNTIME_CUDA_WHEELS="nvidia-cuda-runtime-cu12==12.8.90 nvidia-curand-cu12==10.3.7.77 nvidia-cufft-cu12==11.3.0.4 nvidia-cudnn-cu12==9.5.1.17"
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -40,17 +47,18 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The slim base has Python; an nvidia/cuda (Ubuntu) base gets Ubuntu's. FFmpeg comes inside
-# the PyAV wheel, so no codec packages.
+# the PyAV wheel, so no codec packages. binutils (strip, readelf) for scripts/slim-venv.sh.
 # hadolint ignore=DL3008
-RUN if ! command -v python3 >/dev/null; then \
-        apt-get update \
-        && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-        && rm -rf /var/lib/apt/lists/*; \
-    fi
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && if ! command -v python3 >/dev/null; then \
+        apt-get install -y --no-install-recommends python3 python3-venv ca-certificates; \
+    fi \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/hark
 COPY pyproject.toml README.md ./
-COPY scripts/install.sh scripts/install.sh
+COPY scripts/install.sh scripts/slim-venv.sh scripts/
 COPY src/ src/
 RUN PYTHON=python3 bash scripts/install.sh /opt/venv \
     && rm -rf /root/.cache
@@ -74,6 +82,10 @@ RUN if [ "${CUDA_LIBS}" = "wheels" ]; then \
         /opt/venv/bin/python -m pip install -q --no-deps ${wheels}; \
     fi \
     && find /opt/venv -path '*/site-packages/nvidia/*/lib' -type d > /opt/venv/nvidia-libs.conf
+
+# Debug symbols and bundled test suites out of the venv (~170 MB). The NVIDIA and
+# onnxruntime-gpu libraries come stripped and are left exactly as they are.
+RUN bash scripts/slim-venv.sh /opt/venv
 
 RUN mkdir -p /models /data \
     && if [ "${BAKE_MODEL}" = "true" ]; then \

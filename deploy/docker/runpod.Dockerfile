@@ -49,10 +49,17 @@ RUN groupadd --gid 10001 hark \
 # The same install path as `make install`: scripts/install.sh VENV EXTRAS.
 WORKDIR /opt/hark
 COPY pyproject.toml README.md ./
-COPY scripts/install.sh scripts/install.sh
+COPY scripts/install.sh scripts/slim-venv.sh scripts/
 COPY src/ src/
+# One layer: a later layer cannot shrink this one. slim-venv.sh drops the venv's debug
+# symbols and bundled test suites (~170 MB) with binutils, which goes again.
+# hadolint ignore=DL3008
 RUN PYTHON=python3 bash scripts/install.sh /opt/venv runpod \
-    && rm -rf /root/.cache
+    && apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && bash scripts/slim-venv.sh /opt/venv \
+    && apt-get purge -y --auto-remove binutils \
+    && rm -rf /var/lib/apt/lists/* /root/.cache
 
 # cuBLAS from NVIDIA's wheel into the venv (site-packages/nvidia/cublas/lib), made visible to
 # the loader through ld.so.cache: CTranslate2 dlopen()s "libcublas.so.12" by name and does not
