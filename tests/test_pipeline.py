@@ -222,3 +222,78 @@ def test_duration_limit(pipeline, shared_audio) -> None:
 
     with pytest.raises(AudioTooLongError, match="11"):
         pipeline.transcribe(shared_audio / "jfk.flac", max_duration=5, **FIXED)
+
+
+# -- language detection's encodings are reused by the ASR batch (CPU) ----------------------
+
+
+class CountingEncoder:
+    """Wraps the Whisper model's `encode` to count the chunks it encodes."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.model = pipeline.asr.model
+        self.inner = self.model.encode
+        self.chunks = 0
+
+    def __enter__(self) -> CountingEncoder:
+        def encode(features, *args, **kwargs):
+            self.chunks += len(features)
+            return self.inner(features, *args, **kwargs)
+
+        self.model.encode = encode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.model.encode  # back to the class's method
+
+
+@pytest.mark.parametrize("clip", ["jfk.flac", "silero_test.wav", "pyannote/dev00.wav"])
+def test_detection_encodings_are_not_encoded_again(pipeline, shared_audio, clip) -> None:
+    from hark.scheduler import Scheduler
+
+    audio = load_audio(shared_audio / clip)
+    options = dict(language_detection_chunks=3, **FIXED)
+    chunks = len(pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
+    with CountingEncoder(pipeline) as counter:
+        detected = pipeline.transcribe(audio, **options)
+    # Detection encodes min(3, chunks) chunks, which the batch then reuses: each chunk once.
+    assert counter.chunks == chunks
+    given = pipeline.transcribe(audio, language=detected.language, **options)
+    assert detected.text == given.text
+    assert [w.start for w in detected.word_segments] == [w.start for w in given.word_segments]
+    # The same through the scheduler, which mixes requests in a batch.
+    scheduler = Scheduler(pipeline, batch_size=4)
+    try:
+        with CountingEncoder(pipeline) as counter:
+            scheduled = scheduler.transcribe(audio, **options)
+        assert counter.chunks == chunks
+        assert scheduled.text == detected.text
+    finally:
+        scheduler.close()
+
+
+def test_fallback_retries_reuse_the_batch_encoding(pipeline, shared_audio, monkeypatch) -> None:
+    """Temperature fallback slices the batch's encoder output instead of encoding again."""
+    audio = load_audio(shared_audio / "silero_test.wav")
+    chunks = len(pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
+    temperatures: list[float] = []
+    generate = pipeline.asr._generate
+
+    def counting(encoder_output, indices, *args):
+        temperatures.append(args[-1])
+        assert encoder_output.shape[0] == len(indices)
+        return generate(encoder_output, indices, *args)
+
+    monkeypatch.setattr(pipeline.asr, "_generate", counting)
+    # A compression-ratio threshold every text fails: every chunk is retried at each step.
+    with CountingEncoder(pipeline) as counter:
+        result = pipeline.transcribe(
+            audio,
+            language="en",
+            temperature=[0.0, 0.5, 1.0],
+            compression_ratio_threshold=0.01,
+            **{k: v for k, v in FIXED.items() if k != "temperature"},
+        )
+    assert sorted(set(temperatures)) == [0.0, 0.5, 1.0]
+    assert counter.chunks == chunks
+    assert result.segments

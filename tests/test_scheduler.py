@@ -131,10 +131,10 @@ def test_cancel_stops_one_request_only(pipeline, clips) -> None:
 def test_a_failing_batch_does_not_stop_the_scheduler(pipeline, clips, monkeypatch) -> None:
     real = pipeline.asr.transcribe_batch
 
-    def flaky(audios, chunks, languages, options):  # the decoder fails on French requests
+    def flaky(audios, chunks, languages, *rest):  # the decoder fails on French requests
         if "fr" in languages:
             raise RuntimeError("CUDA error: out of memory")
-        return real(audios, chunks, languages, options)
+        return real(audios, chunks, languages, *rest)
 
     monkeypatch.setattr(pipeline.asr, "transcribe_batch", flaky)
     scheduler = Scheduler(pipeline, batch_size=1)

@@ -145,6 +145,37 @@ class WhisperASR:
         ]
         return ctranslate2.StorageView.from_array(np.concatenate(parts))
 
+    def _features_and_encoding(
+        self, audios: Sequence[np.ndarray], encoded: Sequence[np.ndarray | None] | None
+    ) -> tuple[np.ndarray | None, Any]:
+        """(features, encoder output) of a batch. On CPU the encoder output is all a batch
+        needs later (its rows are sliced for retries), so chunks whose encoding is given get
+        no features and no second encoding, and features come back as None."""
+        if self.device != "cpu":
+            features = self.features(audios)
+            return features, self.encode(features)
+        given = list(encoded) if encoded is not None else [None] * len(audios)
+        missing = [i for i, e in enumerate(given) if e is None]
+        if len(missing) == len(given):
+            return None, self.encode(self.features(audios))
+        if missing:
+            fresh = np.asarray(self.encode(self.features([audios[i] for i in missing])))
+            for k, i in enumerate(missing):
+                given[i] = fresh[k]
+        import ctranslate2
+
+        return None, ctranslate2.StorageView.from_array(np.stack(given))
+
+    def _rows(self, features: np.ndarray | None, encoder_output: Any, idx: list[int]) -> Any:
+        """The encoder output of some chunks of a batch: sliced on CPU, encoded again on GPU
+        (where a StorageView cannot be sliced in place)."""
+        if features is None:
+            import ctranslate2
+
+            rows = np.ascontiguousarray(np.asarray(encoder_output)[idx])
+            return ctranslate2.StorageView.from_array(rows)
+        return self.encode(features[idx])
+
     # -- language ----------------------------------------------------------------------------
 
     def language_probabilities(self, encoder_output: Any) -> list[dict[str, float]]:
@@ -162,15 +193,17 @@ class WhisperASR:
         chunks: Sequence[SpeechChunk],
         languages: Sequence[str | None],
         options: DecodeOptions,
+        encoded: Sequence[np.ndarray | None] | None = None,
     ) -> list[ChunkResult]:
         """Decode a batch of chunks (their audio, and each one's language: None = detect).
 
         The chunks may come from different files: the scheduler mixes requests in a batch.
+        `encoded` (CPU): encoder outputs already computed for some chunks (language detection
+        keeps them), which are then not encoded again.
         """
         if not chunks:
             return []
-        features = self.features(audios)
-        encoder_output = self.encode(features)
+        features, encoder_output = self._features_and_encoding(audios, encoded)
         if any(lang is None for lang in languages):
             detected = self.language_probabilities(encoder_output)
             languages = [
@@ -191,7 +224,7 @@ class WhisperASR:
             retry = [i for i, r in enumerate(results) if needs_fallback(r, options)]
             if not retry:
                 break
-            sub = self.encode(features[retry])
+            sub = self._rows(features, encoder_output, retry)
             again = self._generate(sub, retry, chunks, languages, options, temperature)
             for i, result in zip(retry, again, strict=True):
                 results[i] = better(results[i], result, options)
@@ -283,7 +316,7 @@ class WhisperASR:
 
     def _add_word_times(
         self,
-        features: np.ndarray,
+        features: np.ndarray | None,
         encoder_output: Any,
         results: list[ChunkResult],
         options: DecodeOptions,
@@ -301,7 +334,7 @@ class WhisperASR:
             else:
                 # CTranslate2 aligns a batch against one start sequence: one pass per language.
                 idx = [i for i, r in enumerate(results) if r.language == language and r.tokens]
-                enc = self.encode(features[idx])
+                enc = self._rows(features, encoder_output, idx)
             text_tokens = [[t for t in results[i].tokens if t < tok.eot] or [_SPACE] for i in idx]
             num_frames = [min(3000, ceil(results[i].chunk.duration * 100)) for i in idx]
             alignments = self.model.find_alignment(tok, text_tokens, enc, num_frames)

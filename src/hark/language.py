@@ -27,13 +27,27 @@ class LanguageResult:
 
 
 def detect_language(
-    asr: WhisperASR, samples: np.ndarray, chunks: Sequence[SpeechChunk], max_chunks: int
+    asr: WhisperASR,
+    samples: np.ndarray,
+    chunks: Sequence[SpeechChunk],
+    max_chunks: int,
+    *,
+    keep: dict[int, np.ndarray] | None = None,
 ) -> LanguageResult:
-    """Average the language probabilities of up to `max_chunks` chunks spread over the file."""
-    picks = np.unique(np.linspace(0, len(chunks) - 1, min(max_chunks, len(chunks))).round())
-    chosen = [chunks[int(i)] for i in picks]
+    """Average the language probabilities of up to `max_chunks` chunks spread over the file.
+
+    `keep`, on CPU: receives the encoder output of each chunk used, by chunk index, so the
+    ASR batch need not encode those chunks again (`WhisperASR.transcribe_batch(encoded=)`).
+    """
+    spread = np.linspace(0, len(chunks) - 1, min(max_chunks, len(chunks))).round()
+    picks = [int(i) for i in np.unique(spread)]
+    chosen = [chunks[i] for i in picks]
     features = asr.features([c.audio(samples) for c in chosen])
-    probs = asr.language_probabilities(asr.encode(features))
+    encoder_output = asr.encode(features)
+    if keep is not None and asr.device == "cpu":
+        rows = np.asarray(encoder_output)
+        keep.update({i: rows[k].copy() for k, i in enumerate(picks)})
+    probs = asr.language_probabilities(encoder_output)
     # Weight each chunk by its amount of speech, so a short cough counts for little.
     weights = np.array([c.duration for c in chosen]) + 1e-6
     totals: dict[str, float] = {}

@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -62,6 +62,12 @@ class PreparedAudio:
     language: LanguageResult | None
     options: TranscribeOptions
     decode: DecodeOptions
+    encoded: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    """Encoder outputs language detection computed (CPU), by chunk index, until decoded."""
+
+    def take_encoded(self, indices: range | list[int]) -> list[np.ndarray | None]:
+        """The kept encoder outputs of these chunks (None where there is none), released."""
+        return [self.encoded.pop(i, None) for i in indices]
 
     @property
     def duration(self) -> float:
@@ -199,11 +205,14 @@ class Pipeline:
         chunks = detect_speech(samples, options.vad())
         report(Progress("vad", duration, duration))
         language: LanguageResult | None = None
+        encoded: dict[int, np.ndarray] = {}
         if options.language and options.language != AUTO_PER_CHUNK:
             language = LanguageResult(options.language, 1.0, [])
         elif chunks and options.language != AUTO_PER_CHUNK:
-            language = detect_language(self.asr, samples, chunks, options.language_detection_chunks)
-        return PreparedAudio(samples, chunks, language, options, options.decode())
+            language = detect_language(
+                self.asr, samples, chunks, options.language_detection_chunks, keep=encoded
+            )
+        return PreparedAudio(samples, chunks, language, options, options.decode(), encoded)
 
     def decode(
         self, prepared: PreparedAudio, report: ProgressCallback = _no_progress
@@ -221,6 +230,7 @@ class Pipeline:
                     chunks[batch],
                     languages[batch],
                     prepared.decode,
+                    prepared.take_encoded(range(len(chunks))[batch]),
                 )
             )
             done = chunks[batch][-1].end if i + batch_size < len(chunks) else prepared.duration

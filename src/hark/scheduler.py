@@ -274,8 +274,9 @@ class Scheduler:
         chunks = [r.prepared.chunks[i] for r, i in picked]
         languages = [r.languages[i] for r, i in picked]
         try:
+            encoded = [r.prepared.take_encoded([i])[0] for r, i in picked]
             results = self.pipeline.asr.transcribe_batch(
-                audios, chunks, languages, picked[0][0].prepared.decode
+                audios, chunks, languages, picked[0][0].prepared.decode, encoded
             )
         except Exception as exc:  # the requests in this batch fail, the scheduler goes on
             logger.exception("ASR batch failed")
