@@ -7,6 +7,7 @@ exporter (GPU Operator), not from Hark; no other panel may use a non-Hark metric
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from test_deploy_support import CHART, DASHBOARD, EVERYTHING_ON, one, promql_metrics, render
+from test_jobs_support import FAST_INPUT
 from test_server_support import FAST, clip, shared_server
 
 GPU_PANEL, GPU_METRIC = "GPU memory used", "DCGM_FI_DEV_FB_USED"
@@ -45,14 +47,17 @@ def queries() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def exported(test_models: Path, shared_audio: Path) -> set[str]:
-    """Sample names /metrics exposes after one transcription (histograms as _bucket, _sum,
-    _count; counters with _total)."""
+    """Sample names /metrics exposes after one transcription and one job (histograms as
+    _bucket, _sum, _count; counters with _total)."""
     server = shared_server("deploy-grafana", test_models)
     audio = clip(shared_audio / "jfk.flac", 3.0)
     with server.client() as client:
         r = client.post("/asr", params={**FAST, "output": "json"}, files={"file": ("a.wav", audio)})
         assert r.status_code == 200, r.text
         client.get("/asr")  # an error too, so error series exist
+        job = {"input": {"audio_base_64": base64.b64encode(audio).decode(), **FAST_INPUT}}
+        done = client.post("/runsync", json=job, timeout=120).json()  # and job series
+        assert done["status"] == "COMPLETED", done
         text = client.get("/metrics").text
     names = set()
     for family in text_string_to_metric_families(text):

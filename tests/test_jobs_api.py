@@ -183,3 +183,53 @@ def test_failed_download_then_retention_purge(client: httpx.Client) -> None:
     while client.get(f"/status/{FIRST[0]}").status_code != 404:
         assert time.monotonic() < deadline, "not purged"
         time.sleep(0.5)
+
+
+def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_job_metrics(client: httpx.Client, jfk: str) -> None:
+    before = scrape(client)
+    done = ("hark_jobs_finished_total", (("status", "completed"),))
+    ran = ("hark_job_execution_seconds_count", (("status", "completed"),))
+    job_id = submit(client, {"audio_base_64": jfk, **FAST_INPUT})
+    assert wait_status(client, job_id)["status"] == "COMPLETED"
+    after = scrape(client)
+    assert after[("hark_job_store_up", ())] == 1
+    assert after[done] == before.get(done, 0) + 1
+    assert after[ran] == before.get(ran, 0) + 1
+    assert after[("hark_job_delay_seconds_count", ())] >= 1
+    assert after[("hark_jobs_queued", ())] >= 0 and after[("hark_jobs_running", ())] >= 0
+    assert ("hark_jobs_retried_total", ()) in after
+
+
+def test_unreadable_job_store_does_not_break_metrics() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hark.server.metrics import Metrics
+
+    def broken() -> dict[str, int]:
+        raise ConnectionError("redis is down")
+
+    metrics = Metrics()
+    metrics.watch_job_store(broken)
+    names = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    assert names["hark_job_store_up"].samples[0].value == 0
+    assert "hark_jobs_queued" not in names
+    healthy = Metrics()
+    healthy.watch_job_store(lambda: {"inQueue": 3, "inProgress": 1, "completed": 7})
+    names = {f.name: f for f in text_string_to_metric_families(healthy.render().decode())}
+    assert names["hark_jobs_queued"].samples[0].value == 3
+    assert {s.labels["status"]: s.value for s in names["hark_jobs_finished"].samples} == {
+        "completed": 7,
+        "failed": 0,
+        "cancelled": 0,
+    }

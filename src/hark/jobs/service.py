@@ -7,6 +7,7 @@ workers start once the scheduler exists (`start(scheduler)`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -37,6 +38,8 @@ class JobService:
             secret, attempts=settings.webhook_attempts, backoff_s=settings.webhook_backoff_s
         )
         self.runner: JobRunner | None = None
+        # Called with every job that ends in this process (metrics); errors are logged.
+        self.on_finish: list[Callable[[Job], None]] = []
 
     def start(self, scheduler: Scheduler) -> None:
         if self.settings.job_workers == 0:
@@ -74,6 +77,11 @@ class JobService:
     def _finished(self, job: Job) -> None:
         if job.webhook:
             self.webhooks.send(job.webhook, job.public())
+        for observer in self.on_finish:
+            try:
+                observer(job)
+            except Exception:
+                logger.exception("job observer failed")
 
     def _check_webhook(self, url: str) -> None:
         try:

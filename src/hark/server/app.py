@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hark import __version__
+from hark.jobs.model import Job
 from hark.jobs.service import JobService
 from hark.pipeline import Pipeline, load_pipeline
 from hark.scheduler import Scheduler
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     drain = Drain(stop_jobs, settings.shutdown_grace_s)
     metrics.queue_capacity.set(settings.queue_size)
+    metrics.watch_job_store(state.jobs.store.counts)
+    state.jobs.on_finish.append(_observe_job(metrics))
     if pipeline is not None:
         _loaded(state, pipeline)
     app.state.hark = state
@@ -139,6 +142,17 @@ def _loaded(state: ServerState, pipeline: Pipeline) -> None:
         info.compute_type,
         pipeline.load_seconds,
     )
+
+
+def _observe_job(metrics: Metrics) -> Callable[[Job], None]:
+    def observe(job: Job) -> None:
+        delay = (job.started_at or job.finished_at or job.created_at) - job.created_at
+        execution = (
+            (job.finished_at - job.started_at) if job.started_at and job.finished_at else None
+        )
+        metrics.observe_job(str(job.status), max(0.0, delay), execution)
+
+    return observe
 
 
 def _gauges(metrics: Metrics) -> Callable[[int, int], None]:

@@ -13,11 +13,21 @@ Names and labels (the Grafana dashboard is built from them):
 - hark_inference_running                            gauge, requests on the model now
 - hark_model_load_seconds{model,device,compute_type} gauge
 - hark_model_ready                                  gauge, 1 once the model is loaded
+- hark_job_execution_seconds{status}                histogram, jobs this process ran, by outcome
+- hark_job_delay_seconds                            histogram, their time in the queue
+Read from the job store at each scrape (the whole store: with Redis every replica reports the
+same values, so aggregate these with max(), not sum()):
+- hark_job_store_up                                 gauge, 0 when the store cannot be read
+- hark_jobs_queued, hark_jobs_running               gauges
+- hark_jobs_finished_total{status}                  counter: completed, failed, cancelled
+- hark_jobs_retried_total                           counter
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -28,7 +38,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
 
@@ -96,6 +110,19 @@ class Metrics:
             registry=r,
         )
         self.model_ready = Gauge("hark_model_ready", "1 once the model is loaded.", registry=r)
+        self.job_execution = Histogram(
+            "hark_job_execution_seconds",
+            "Time jobs run by this process took, from start to end, by outcome.",
+            ["status"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.job_delay = Histogram(
+            "hark_job_delay_seconds",
+            "Time jobs run by this process waited in the queue.",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
         for code in ("internal_error", "queue_full"):
             self.errors.labels(code=code)  # exported at 0 so rate() works from the start
 
@@ -105,8 +132,55 @@ class Metrics:
         if audio_seconds > 0:
             self.realtime_factor.labels(task=task).observe(seconds / audio_seconds)
 
+    def observe_job(self, status: str, delay_s: float, execution_s: float | None) -> None:
+        self.job_delay.observe(delay_s)
+        if execution_s is not None:
+            self.job_execution.labels(status=status.lower()).observe(execution_s)
+
+    def watch_job_store(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Export the job store's counts (`JobStore.counts`) at every scrape."""
+        self.registry.register(JobStoreCollector(counts))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class JobStoreCollector(Collector):
+    """The job store's counts, read when Prometheus scrapes; a store that cannot be read
+    gives hark_job_store_up 0 instead of failing the whole scrape."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self.counts = counts
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families({}))  # names only: no store read at registration
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = self.counts()
+        except Exception:  # a store outage must not break /metrics
+            logger.warning("job store unreadable for /metrics", exc_info=True)
+            counts = None
+        return iter(self._families(counts))
+
+    @staticmethod
+    def _families(counts: dict[str, int] | None) -> list[Metric]:
+        up = GaugeMetricFamily("hark_job_store_up", "1 when the job store answers.")
+        up.add_metric([], 0 if counts is None else 1)
+        queued = GaugeMetricFamily("hark_jobs_queued", "Jobs waiting in the store's queue.")
+        running = GaugeMetricFamily("hark_jobs_running", "Jobs running, on any replica.")
+        finished = CounterMetricFamily(
+            "hark_jobs_finished", "Jobs ended, by outcome (whole store).", labels=["status"]
+        )
+        retried = CounterMetricFamily("hark_jobs_retried", "Jobs run again (whole store).")
+        if counts is None:
+            return [up]
+        queued.add_metric([], counts.get("inQueue", 0))
+        running.add_metric([], counts.get("inProgress", 0))
+        for status in ("completed", "failed", "cancelled"):
+            finished.add_metric([status], counts.get(status, 0))
+        retried.add_metric([], counts.get("retried", 0))
+        return [up, queued, running, finished, retried]
 
 
 class MetricsMiddleware:
