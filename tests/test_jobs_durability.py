@@ -1,11 +1,16 @@
 """No acknowledged job is lost: kill -9 and restart (SQLite), kill -9 one of two replicas
-sharing a real Redis, and SIGTERM (finish or hand back within the grace period)."""
+sharing a real Redis, and SIGTERM (finish or hand back within the grace period). Nor is a
+webhook owed for a finished job: kill -9 while it is being retried, and the restarted server
+delivers it."""
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -96,3 +101,59 @@ def test_sigterm_finishes_or_hands_back_within_the_grace_period(
             assert done["status"] == "COMPLETED", done
             assert "retries" not in done  # handed back cleanly, not counted as a crash
     restarted.stop()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """A webhook receiver that answers 503 until `accept` is set."""
+
+    accept = False
+    calls: ClassVar[list[tuple[str, int]]] = []  # (job id, answer)
+
+    def do_POST(self) -> None:
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        answer = 200 if type(self).accept else 503
+        type(self).calls.append((body["id"], answer))
+        self.send_response(answer)
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_kill9_while_a_webhook_is_retried_then_restart_delivers_it(
+    test_models: Path, tmp_path: Path, shared_audio: Path
+) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    # Retries far apart, so the first server is still retrying when it is killed; a short
+    # attempt timeout keeps the delivery lease (when another process may take over) short.
+    env = {
+        "HARK_JOB_WORKERS": "1",
+        "HARK_WEBHOOK_ATTEMPTS": "2",
+        "HARK_WEBHOOK_BACKOFF_S": "8",
+        "HARK_WEBHOOK_TIMEOUT_S": "1",
+    }
+    audio = b64(clip(shared_audio / "jfk.flac", 3.0))
+    try:
+        first = job_server(test_models, tmp_path, env)
+        with first.client() as client:
+            job_id = submit(client, {"audio_base_64": audio, **FAST_INPUT}, webhook=url)
+            assert wait_status(client, job_id, timeout=60)["status"] == "COMPLETED"
+            deadline = time.monotonic() + 30
+            while (job_id, 503) not in _Hook.calls:
+                assert time.monotonic() < deadline, _Hook.calls
+                time.sleep(0.05)
+        kill9(first)  # between its first and second attempt
+        _Hook.accept = True
+        second = job_server(test_models, tmp_path, env)
+        deadline = time.monotonic() + 60
+        while (job_id, 200) not in _Hook.calls:
+            assert time.monotonic() < deadline, _Hook.calls
+            time.sleep(0.1)
+        second.stop()
+        assert [answer for i, answer in _Hook.calls if i == job_id] == [503, 200]
+    finally:
+        receiver.shutdown()

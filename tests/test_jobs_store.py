@@ -18,16 +18,20 @@ from test_jobs_support import redis_url  # noqa: F401  (fixture)
 POLICY = Policy(lease_s=0.3, max_attempts=2, retention_s=0.5)
 
 
+def open_each(request: pytest.FixtureRequest, tmp_path: Path, policy: Policy) -> JobStore:
+    """The store `request.param` names: a SQLite file, or the test Redis emptied."""
+    if request.param == "sqlite":
+        return open_store(f"sqlite:///{tmp_path / 'jobs.db'}", policy)
+    import redis
+
+    url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushdb()
+    return open_store(url, policy)
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY)
-    else:
-        import redis
-
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-        s = open_store(url, POLICY)
+    s = open_each(request, tmp_path, POLICY)
     yield s
     s.close()
 
@@ -146,3 +150,88 @@ def test_new_job_from_a_run_body() -> None:
     for body in ({"inputs": {}}, [1], {"input": {}, "webhook": "ftp://x"}):
         with pytest.raises(BadJobRequest):
             new_job(body, 10)
+
+
+# -- webhooks owed: recorded in the same step as the job's end ------------------------------
+
+HOOKS = Policy(lease_s=0.3, max_attempts=1, retention_s=60, webhook_lease_s=0.4)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def hook_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    s = open_each(request, tmp_path, HOOKS)
+    yield s
+    s.close()
+
+
+def with_hook(store: JobStore, url: str | None = "https://example.com/hook") -> Job:
+    job = Job(options={}, webhook=url)
+    store.submit(job, b"RIFF")
+    return job
+
+
+def test_a_finished_job_owes_its_webhook_until_sent(hook_store: JobStore) -> None:
+    store = hook_store
+    hooked, plain = with_hook(store), with_hook(store, None)
+    for job in (hooked, plain):
+        assert store.claim("w") is not None
+        final = store.finish(job.id, "w", Status.COMPLETED, {"text": "x"})
+        assert final is not None
+    owed = store.get(hooked.id)
+    assert owed is not None and owed.webhook_due is not None
+    assert owed.webhook_due > time.time()  # the finishing process delivers first
+    assert store.get(plain.id).webhook_due is None  # type: ignore[union-attr]
+    assert store.claim_webhooks() == []  # not before its lease runs out
+    time.sleep(0.5)  # that process died, say
+    (again,) = store.claim_webhooks()
+    assert again.id == hooked.id and again.status is Status.COMPLETED
+    assert again.public()["output"] == {"text": "x"}
+    assert store.claim_webhooks() == []  # now leased to this caller
+    store.webhook_sent(hooked.id)
+    time.sleep(0.5)
+    assert store.claim_webhooks() == []
+    assert store.get(hooked.id).webhook_due is None  # type: ignore[union-attr]
+
+
+def test_cancelled_failed_and_invalid_jobs_owe_webhooks_too(hook_store: JobStore) -> None:
+    store = hook_store
+    cancelled = with_hook(store)
+    store.cancel(cancelled.id)  # queued: ended at once, due at once
+    dying = with_hook(store)
+    assert store.claim("dead") is not None
+    time.sleep(0.4)
+    store.reap()  # max_attempts=1: FAILED, due at once
+    invalid = Job(status=Status.FAILED, error="bad input", webhook="https://example.com/h")
+    store.submit(invalid, None)  # ended at submit: its submitter delivers first
+    due = {j.id: j.status for j in store.claim_webhooks()}
+    assert due == {cancelled.id: Status.CANCELLED, dying.id: Status.FAILED}
+    time.sleep(0.5)
+    assert {j.id for j in store.claim_webhooks()} >= {invalid.id}
+
+
+def test_retry_clears_the_owed_webhook(hook_store: JobStore) -> None:
+    store = hook_store
+    job = with_hook(store)
+    store.claim("w")
+    store.finish(job.id, "w", Status.FAILED, error="boom")
+    retried = store.retry(job.id)
+    assert retried is not None and retried.status is Status.IN_QUEUE
+    assert retried.webhook_due is None
+    time.sleep(0.5)
+    assert store.claim_webhooks() == []
+
+
+def test_an_old_sqlite_database_gains_the_new_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the schema before webhook_due existed
+        db.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, status, webhook, audio BLOB)")
+        db.execute("INSERT INTO jobs (id, status) VALUES ('a', 'COMPLETED')")
+    store = open_store(f"sqlite:///{path}", HOOKS)
+    try:
+        old = store.get("a")
+        assert old is not None and old.webhook_due is None and old.status is Status.COMPLETED
+        assert store.claim_webhooks() == []
+    finally:
+        store.close()

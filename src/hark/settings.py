@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(
         2.0, gt=0, description="First webhook retry delay; doubles per attempt."
     )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Time limit of one webhook delivery attempt."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -26,6 +26,14 @@ class Status(StrEnum):
 RETRYABLE = (Status.FAILED, Status.TIMED_OUT)
 # The payload fields kept as JSON text in the stores.
 _JSON_FIELDS = ("options", "output_formats", "output", "progress")
+_FLOAT_FIELDS = (
+    "timeout_s",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "lease_until",
+    "webhook_due",
+)
 
 
 @dataclass
@@ -50,6 +58,9 @@ class Job:
     worker: str | None = None
     lease_until: float | None = None
     cancel_requested: bool = False
+    webhook_due: float | None = None
+    """Set while a webhook delivery is owed: until this time the process that ended the job
+    is delivering it; after it, any process may (the one that ended it may have died)."""
 
     def to_row(self) -> dict[str, Any]:
         """Flat values for a SQL row or a Redis hash (JSON text for nested ones)."""
@@ -73,7 +84,7 @@ class Job:
                 value = Status(value)
             elif key == "cancel_requested":
                 value = bool(int(value))
-            elif key in ("timeout_s", "created_at", "started_at", "finished_at", "lease_until"):
+            elif key in _FLOAT_FIELDS:
                 value = float(value)
             elif key == "attempts":
                 value = int(value)

@@ -19,6 +19,7 @@ from hark.jobs.store import JobStore, Policy
 
 P = "hark:"
 QUEUE, LEASES, STATS = P + "queue", P + "leases", P + "stats"
+WEBHOOKS = P + "webhooks"  # ended jobs owing a webhook, scored by when any process may send it
 
 _LIB = """
 local P = 'hark:'
@@ -27,11 +28,16 @@ local function held(id, worker)
   return redis.call('HGET', key, 'status') == 'IN_PROGRESS'
      and redis.call('HGET', key, 'worker') == worker
 end
-local function ended(id, status, now, retention)
+local function ended(id, status, now, retention, webhook_due)
   local key = P .. 'job:' .. id
   redis.call('HSET', key, 'status', status, 'finished_at', now, 'lease_until', '',
              'progress', '')
   redis.call('ZREM', P .. 'leases', id)
+  local hook = redis.call('HGET', key, 'webhook')
+  if hook and hook ~= '' then
+    redis.call('HSET', key, 'webhook_due', webhook_due)
+    redis.call('ZADD', P .. 'webhooks', webhook_due, id)
+  end
   if status ~= 'FAILED' and status ~= 'TIMED_OUT' then redis.call('DEL', P .. 'audio:' .. id) end
   redis.call('EXPIRE', key, retention)
   redis.call('EXPIRE', P .. 'audio:' .. id, retention)
@@ -66,7 +72,7 @@ return tonumber(redis.call('HGET', P .. 'job:' .. ARGV[1], 'cancel_requested') o
 _FINISH = """
 if not held(ARGV[1], ARGV[2]) then return 0 end
 redis.call('HSET', P .. 'job:' .. ARGV[1], 'output', ARGV[4], 'error', ARGV[5])
-ended(ARGV[1], ARGV[3], ARGV[6], ARGV[7])
+ended(ARGV[1], ARGV[3], ARGV[6], ARGV[7], ARGV[8])
 return 1
 """
 
@@ -86,7 +92,7 @@ local key = P .. 'job:' .. ARGV[1]
 local status = redis.call('HGET', key, 'status')
 if status == 'IN_QUEUE' then
   redis.call('LREM', P .. 'queue', 0, ARGV[1])
-  ended(ARGV[1], 'CANCELLED', ARGV[2], ARGV[3])
+  ended(ARGV[1], 'CANCELLED', ARGV[2], ARGV[3], ARGV[2])
 elseif status == 'IN_PROGRESS' then
   redis.call('HSET', key, 'cancel_requested', 1)
 end
@@ -98,7 +104,9 @@ local key = P .. 'job:' .. ARGV[1]
 local status = redis.call('HGET', key, 'status')
 if status ~= 'FAILED' and status ~= 'TIMED_OUT' then return 0 end
 redis.call('HSET', key, 'status', 'IN_QUEUE', 'output', '', 'error', '', 'finished_at', '',
-           'started_at', '', 'worker', '', 'cancel_requested', 0, 'attempts', 0)
+           'started_at', '', 'worker', '', 'cancel_requested', 0, 'attempts', 0,
+           'webhook_due', '')
+redis.call('ZREM', P .. 'webhooks', ARGV[1])
 redis.call('PERSIST', key)
 redis.call('PERSIST', P .. 'audio:' .. ARGV[1])
 redis.call('LPUSH', P .. 'queue', ARGV[1])
@@ -113,11 +121,11 @@ for _, id in ipairs(ids) do
   if redis.call('HGET', key, 'status') ~= 'IN_PROGRESS' then
     redis.call('ZREM', P .. 'leases', id)
   elseif redis.call('HGET', key, 'cancel_requested') == '1' then
-    ended(id, 'CANCELLED', ARGV[1], ARGV[3])
+    ended(id, 'CANCELLED', ARGV[1], ARGV[3], ARGV[1])
   elseif tonumber(redis.call('HGET', key, 'attempts') or '0') >= tonumber(ARGV[2]) then
     redis.call('HSET', key, 'error', 'the job\\'s worker died ' ..
                redis.call('HGET', key, 'attempts') .. ' times while running it')
-    ended(id, 'FAILED', ARGV[1], ARGV[3])
+    ended(id, 'FAILED', ARGV[1], ARGV[3], ARGV[1])
   else
     redis.call('HSET', key, 'status', 'IN_QUEUE', 'worker', '', 'lease_until', '')
     redis.call('ZREM', P .. 'leases', id)
@@ -125,6 +133,30 @@ for _, id in ipairs(ids) do
   end
 end
 return #ids
+"""
+
+_CLAIM_WEBHOOKS = """
+local ids = redis.call('ZRANGEBYSCORE', P .. 'webhooks', '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  local key = P .. 'job:' .. id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', P .. 'webhooks', id)  -- expired with its job
+  else
+    redis.call('ZADD', P .. 'webhooks', ARGV[2], id)
+    redis.call('HSET', key, 'webhook_due', ARGV[2])
+    table.insert(out, redis.call('HGETALL', key))
+  end
+end
+return out
+"""
+
+_WEBHOOK_SENT = """
+redis.call('ZREM', P .. 'webhooks', ARGV[1])
+if redis.call('EXISTS', P .. 'job:' .. ARGV[1]) == 1 then
+  redis.call('HSET', P .. 'job:' .. ARGV[1], 'webhook_due', '')
+end
+return 1
 """
 
 
@@ -142,6 +174,8 @@ class RedisStore(JobStore):
                 cancel=_CANCEL,
                 retry=_RETRY,
                 reap=_REAP,
+                claim_webhooks=_CLAIM_WEBHOOKS,
+                webhook_sent=_WEBHOOK_SENT,
             ).items()
         }
 
@@ -160,6 +194,10 @@ class RedisStore(JobStore):
         if job.status.final:
             pipe.expire(P + "job:" + job.id, self._retention())
             pipe.hincrby(STATS, job.status.lower(), 1)
+            if job.webhook:
+                job.webhook_due = time.time() + self.policy.webhook_lease_s
+                pipe.hset(P + "job:" + job.id, "webhook_due", job.webhook_due)
+                pipe.zadd(WEBHOOKS, {job.id: job.webhook_due})
         else:
             pipe.lpush(QUEUE, job.id)
         pipe.execute()
@@ -195,7 +233,9 @@ class RedisStore(JobStore):
         error: str | None = None,
     ) -> Job | None:
         out = json.dumps(output) if output is not None else ""
-        args = (job_id, worker, str(status), out, error, time.time(), self._retention())
+        now = time.time()
+        due = now + self.policy.webhook_lease_s
+        args = (job_id, worker, str(status), out, error, now, self._retention(), due)
         if not self._call("finish", *args):
             return None
         return self.get(job_id)
@@ -213,6 +253,14 @@ class RedisStore(JobStore):
 
     def reap(self) -> int:
         return int(self._call("reap", time.time(), self.policy.max_attempts, self._retention()))
+
+    def webhook_sent(self, job_id: str) -> None:
+        self._call("webhook_sent", job_id)
+
+    def claim_webhooks(self, limit: int = 20) -> list[Job]:
+        now = time.time()
+        rows = self._call("claim_webhooks", now, now + self.policy.webhook_lease_s, limit)
+        return [_job(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in rows]
 
     def purge(self) -> int:
         return 0  # finished jobs carry an EXPIRE of the retention time

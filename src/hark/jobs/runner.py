@@ -59,11 +59,14 @@ class JobRunner:
         settings: Settings,
         *,
         on_finish: Notify | None = None,
+        housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.settings = settings
         self.on_finish = on_finish or (lambda _job: None)
+        # Run every few seconds with the reaper (the webhooks still owed).
+        self.housekeeping = housekeeping or (lambda: None)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
@@ -207,7 +210,7 @@ class JobRunner:
 
     def _housekeep(self) -> None:
         beat = min(1.0, self.settings.job_lease_s / 3)
-        next_reap = next_purge = 0.0
+        next_reap = next_purge = next_chores = 0.0
         while not self._halt.wait(beat):
             now = time.monotonic()
             try:
@@ -221,6 +224,9 @@ class JobRunner:
                     if purged := self.store.purge():
                         logger.info("purged %d finished jobs past retention", purged)
                     next_purge = now + min(60.0, self.settings.job_retention_s / 4)
+                if now >= next_chores:
+                    self.housekeeping()
+                    next_chores = now + 2.0
             except Exception:
                 logger.exception("job housekeeping failed")
 

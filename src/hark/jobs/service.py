@@ -27,16 +27,20 @@ logger = logging.getLogger(__name__)
 class JobService:
     def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
         self.settings = settings
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        self.webhooks = WebhookSender(
+            secret,
+            attempts=settings.webhook_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
+        )
         policy = Policy(
             lease_s=settings.job_lease_s,
             max_attempts=settings.job_max_attempts,
             retention_s=settings.job_retention_s,
+            webhook_lease_s=self.webhooks.lease_s,
         )
         self.store = store or open_store(settings.job_store_url, policy)
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        self.webhooks = WebhookSender(
-            secret, attempts=settings.webhook_attempts, backoff_s=settings.webhook_backoff_s
-        )
         self.runner: JobRunner | None = None
         # Called with every job that ends in this process (metrics); errors are logged.
         self.on_finish: list[Callable[[Job], None]] = []
@@ -44,7 +48,13 @@ class JobService:
     def start(self, scheduler: Scheduler) -> None:
         if self.settings.job_workers == 0:
             return  # an API-only replica: other replicas run the jobs
-        self.runner = JobRunner(self.store, scheduler, self.settings, on_finish=self._finished)
+        self.runner = JobRunner(
+            self.store,
+            scheduler,
+            self.settings,
+            on_finish=self._finished,
+            housekeeping=self.redeliver_webhooks,
+        )
         self.runner.start()
         logger.info("job workers started: %s", self.runner.worker_id)
 
@@ -74,9 +84,22 @@ class JobService:
     def close(self) -> None:
         self.store.close()
 
-    def _finished(self, job: Job) -> None:
+    def redeliver_webhooks(self) -> int:
+        """Deliver the webhooks owed for jobs whose process ended them and then died (or was
+        cut short), and for jobs ended by cancel or by the reaper; how many."""
+        jobs = self.store.claim_webhooks()
+        for job in jobs:
+            logger.info("delivering the owed webhook of job %s (%s)", job.id, job.status)
+            self._send_webhook(job)
+        return len(jobs)
+
+    def _send_webhook(self, job: Job) -> None:
         if job.webhook:
-            self.webhooks.send(job.webhook, job.public())
+            job_id = job.id
+            self.webhooks.send(job.webhook, job.public(), lambda: self.store.webhook_sent(job_id))
+
+    def _finished(self, job: Job) -> None:
+        self._send_webhook(job)
         for observer in self.on_finish:
             try:
                 observer(job)

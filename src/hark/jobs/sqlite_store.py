@@ -24,9 +24,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in _COLUMNS)},
     audio BLOB
 );
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at);
 CREATE TABLE IF NOT EXISTS stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at)"
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 
 
@@ -42,6 +42,12 @@ class SqliteStore(JobStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
         self._db.executescript(_SCHEMA)
+        # A database made by an older Hark: add the columns Job has gained since.
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for column in _COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+        self._db.execute(_INDEX)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -68,7 +74,14 @@ class SqliteStore(JobStore):
             (name,),
         )
 
+    def _owe_webhook(self, db: sqlite3.Connection, job_id: str, due: float) -> None:
+        db.execute(
+            "UPDATE jobs SET webhook_due = ? WHERE id = ? AND webhook IS NOT NULL", (due, job_id)
+        )
+
     def submit(self, job: Job, audio: bytes | None) -> None:
+        if job.status.final and job.webhook:
+            job.webhook_due = time.time() + self.policy.webhook_lease_s
         row = job.to_row()
         marks = ", ".join("?" * (len(row) + 1))
         with self._tx() as db:
@@ -149,6 +162,9 @@ class SqliteStore(JobStore):
             )
             if status not in RETRYABLE:
                 self._update(db, job_id, audio=None)
+            if job.webhook:
+                job.webhook_due = job.finished_at + self.policy.webhook_lease_s
+                self._update(db, job_id, webhook_due=job.webhook_due)
             self._bump(db, status.lower())
             return job
 
@@ -176,9 +192,9 @@ class SqliteStore(JobStore):
             if job is None:
                 return None
             if job.status is Status.IN_QUEUE:
-                self._update(
-                    db, job_id, status=Status.CANCELLED, finished_at=time.time(), audio=None
-                )
+                now = time.time()
+                self._update(db, job_id, status=Status.CANCELLED, finished_at=now, audio=None)
+                self._owe_webhook(db, job_id, now)  # due at once: any process delivers it
                 self._bump(db, "cancelled")
             elif job.status is Status.IN_PROGRESS:
                 self._update(db, job_id, cancel_requested=1)
@@ -200,6 +216,7 @@ class SqliteStore(JobStore):
                 worker=None,
                 cancel_requested=0,
                 attempts=0,
+                webhook_due=None,  # the client asked for the retry: it knows of the failure
             )
             self._bump(db, "retried")
             return self._one(db, job_id)
@@ -214,14 +231,34 @@ class SqliteStore(JobStore):
                 job = Job.from_row(dict(row))
                 if job.cancel_requested:
                     self._update(db, job.id, status=Status.CANCELLED, finished_at=now, audio=None)
+                    self._owe_webhook(db, job.id, now)
                     self._bump(db, "cancelled")
                 elif job.attempts >= self.policy.max_attempts:
                     message = f"the job's worker died {job.attempts} times while running it"
                     self._update(db, job.id, status=Status.FAILED, error=message, finished_at=now)
+                    self._owe_webhook(db, job.id, now)
                     self._bump(db, "failed")
                 else:
                     self._update(db, job.id, status=Status.IN_QUEUE, worker=None, lease_until=None)
             return len(rows)
+
+    def webhook_sent(self, job_id: str) -> None:
+        with self._tx() as db:
+            self._update(db, job_id, webhook_due=None)
+
+    def claim_webhooks(self, limit: int = 20) -> list[Job]:
+        now = time.time()
+        with self._tx() as db:
+            rows = db.execute(
+                f"{_SELECT} WHERE webhook_due IS NOT NULL AND webhook_due <= ? "
+                "ORDER BY webhook_due LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            jobs = [Job.from_row(dict(row)) for row in rows]
+            for job in jobs:
+                job.webhook_due = now + self.policy.webhook_lease_s
+                self._update(db, job.id, webhook_due=job.webhook_due)
+            return jobs
 
     def purge(self) -> int:
         cutoff = time.time() - self.policy.retention_s

@@ -3,6 +3,8 @@
 Every state change is one atomic step in the store, so several threads and processes can share
 it: a job is claimed by exactly one worker, which holds a lease it renews; a job whose lease
 runs out (its worker died) goes back to the queue, and fails after `max_attempts` runs.
+A job that ends with a webhook owes a delivery (`webhook_due`) in the same step, so a crash
+between the end and the delivery cannot lose it: `claim_webhooks` hands it to another process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ class Policy:
     lease_s: float = 30.0
     max_attempts: int = 3
     retention_s: float = 86400.0
+    # How long the process that ended a job has to deliver its webhook before any other
+    # process may deliver it again (at least one delivery, possibly two after a crash).
+    webhook_lease_s: float = 120.0
 
 
 class JobStore(ABC):
@@ -76,6 +81,15 @@ class JobStore(ABC):
     @abstractmethod
     def purge(self) -> int:
         """Delete jobs that ended more than `retention_s` ago; how many."""
+
+    @abstractmethod
+    def webhook_sent(self, job_id: str) -> None:
+        """The job's webhook was delivered (or given up on): nothing is owed any more."""
+
+    @abstractmethod
+    def claim_webhooks(self, limit: int = 20) -> list[Job]:
+        """Ended jobs whose webhook is owed and past its delivery lease, each now leased to the
+        caller for `webhook_lease_s` (a process that ended a job and died before delivering)."""
 
     @abstractmethod
     def counts(self) -> dict[str, int]:

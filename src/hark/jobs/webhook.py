@@ -2,7 +2,9 @@
 
 With a secret, `X-Hark-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes, so a
 receiver recomputes it over what it read (`verify_signature`). Delivery happens in a background
-thread and never affects the job's result.
+thread and never affects the job's result. `done` is called once a delivery succeeded or all
+its attempts failed, not when shutdown interrupts it: the store then still owes it, and another
+process (or this one after a restart) delivers it (`JobStore.claim_webhooks`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -46,11 +49,30 @@ class WebhookSender:
         self._stop = threading.Event()
         self._pending: set[Future[bool]] = set()
 
-    def send(self, url: str, job: dict[str, Any]) -> None:
-        """Deliver in the background."""
-        future = self._pool.submit(self.deliver, url, job)
+    @property
+    def lease_s(self) -> float:
+        """The longest one delivery can take, all attempts and waits included, plus slack:
+        how long another process must wait before it may deliver the same job again."""
+        waits = self.backoff_s * (2 ** (self.attempts - 1) - 1)
+        return self.attempts * self.timeout_s + waits + 10.0
+
+    def send(self, url: str, job: dict[str, Any], done: Callable[[], None] | None = None) -> None:
+        """Deliver in the background; then `done()` (not if shutdown cut the delivery short)."""
+        try:
+            future = self._pool.submit(self._deliver_then, url, job, done)
+        except RuntimeError:  # shutting down: the store still owes the delivery
+            return
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+
+    def _deliver_then(self, url: str, job: dict[str, Any], done: Callable[[], None] | None) -> bool:
+        delivered = self.deliver(url, job)
+        if done is not None and (delivered or not self._stop.is_set()):
+            try:
+                done()
+            except Exception:
+                logger.exception("recording the webhook of job %s failed", job["id"])
+        return delivered
 
     def deliver(self, url: str, job: dict[str, Any]) -> bool:
         body = json.dumps(job).encode()
@@ -58,6 +80,8 @@ class WebhookSender:
         if self.secret:
             headers[SIGNATURE_HEADER] = sign(self.secret, body)
         delay = self.backoff_s
+        if self._stop.is_set():
+            return False
         with httpx.Client(timeout=self.timeout_s, follow_redirects=False, trust_env=False) as c:
             for attempt in range(1, self.attempts + 1):
                 headers["X-Hark-Attempt"] = str(attempt)
