@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hark.cli import app
-from hark.client import Client, ClientError, JobFailed
+from hark.client import Client, ClientError, JobFailed, audio_input
 from test_jobs_support import FAST_INPUT, Server, job_server
 from test_runpod_sdk import api, worker_env  # noqa: F401  (fixtures: the RunPod local server)
 
@@ -116,3 +116,30 @@ def test_remote_transcribe_cli(server: Server, jfk: Path, tmp_path: Path) -> Non
         app, ["remote", "transcribe", str(jfk), "--url", server.url, "-f", "pdf"]
     )
     assert bad.exit_code == 2
+
+
+def test_a_lost_run_answer_is_retried_without_a_second_job(server: Server, jfk: Path) -> None:
+    """The server stores the job, the answer is lost (a timeout), the client retries: the
+    Idempotency-Key makes the retry return the same job."""
+    real = httpx.HTTPTransport()
+    keys: list[str] = []
+
+    class LosesFirstAnswer(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = real.handle_request(request)
+            if request.url.path == "/run":
+                keys.append(request.headers["idempotency-key"])
+                if len(keys) == 1:
+                    response.read()
+                    raise httpx.ReadTimeout("answer lost", request=request)
+            return response
+
+    with Client(server.url, api_key=KEY, backoff=0.01, transport=LosesFirstAnswer()) as c:
+        before = c.health()["jobs"]
+        job = c.run(audio_input(jfk) | {"language": "en", "max_new_tokens": 8})
+        done = c.wait(job["id"], poll_interval=0.2, timeout=60)
+        after = c.health()["jobs"]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    assert done["status"] == "COMPLETED"
+    submitted = sum(after[k] - before[k] for k in ("completed", "failed", "inQueue", "inProgress"))
+    assert submitted == 1

@@ -233,3 +233,25 @@ def test_unreadable_job_store_does_not_break_metrics() -> None:
         "failed": 0,
         "cancelled": 0,
     }
+
+
+def test_idempotency_key_makes_a_retried_run_one_job(client: httpx.Client, jfk: str) -> None:
+    body = {"input": {"audio_base_64": jfk, **FAST_INPUT}}
+    headers = {"Idempotency-Key": "c1b9a1d2-retry-test"}
+    first = client.post("/run", json=body, headers=headers)
+    again = client.post("/run", json=body, headers=headers)  # the answer was lost: retry
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    done = client.post("/runsync", json=body, headers=headers).json()  # same key, waits
+    assert done["id"] == first.json()["id"] and done["status"] == "COMPLETED", done
+    other = {"input": {"audio_base_64": jfk, **FAST_INPUT, "beam_size": 2}}
+    conflict = client.post("/run", json=other, headers=headers)
+    assert conflict.status_code == 422, conflict.text
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert first.json()["id"] in conflict.json()["error"]["message"]
+    for bad in (b"", b"x" * 256, "naïve".encode()):
+        r = client.post("/run", json=body, headers={"Idempotency-Key": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["error"]["code"] == "invalid_idempotency_key"
+    fresh = client.post("/run", json=body).json()  # no key: a new job every time
+    assert fresh["id"] != first.json()["id"]

@@ -235,3 +235,40 @@ def test_an_old_sqlite_database_gains_the_new_column(tmp_path: Path) -> None:
         assert store.claim_webhooks() == []
     finally:
         store.close()
+
+
+# -- idempotency keys: a retried submission gets the job the first one stored ----------------
+
+
+def test_idempotent_submit_stores_one_job(store: JobStore) -> None:
+    from hark.jobs.store import Idempotency, IdempotencyConflict
+
+    first = Job(options={"language": "en"})
+    key = Idempotency("caller:key-1", "digest-a")
+    assert store.submit(first, b"RIFF", key).id == first.id
+    again = store.submit(Job(options={"language": "en"}), b"RIFF", key)  # the retry
+    assert again.id == first.id and again.status is Status.IN_QUEUE
+    assert store.counts()["inQueue"] == 1
+    with pytest.raises(IdempotencyConflict, match=first.id):
+        store.submit(Job(), b"RIFF", Idempotency("caller:key-1", "digest-b"))
+    other = store.submit(Job(), b"RIFF", Idempotency("caller:key-2", "digest-a"))
+    assert other.id != first.id and store.counts()["inQueue"] == 2
+    # The same key from another caller (scoped by the API layer) is another key.
+    assert store.submit(Job(), None, Idempotency("other:key-1", "digest-a")).id != first.id
+
+
+def test_idempotency_key_of_a_purged_job_starts_over(tmp_path: Path) -> None:
+    from hark.jobs.store import Idempotency
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY)
+    try:
+        key = Idempotency("caller:k", "d")
+        job = store.submit(Job(), b"RIFF", key)
+        store.claim("w")
+        store.finish(job.id, "w", Status.COMPLETED, {})
+        time.sleep(0.6)  # past retention
+        assert store.purge() == 1
+        fresh = store.submit(Job(), b"RIFF", key)
+        assert fresh.id != job.id and store.get(fresh.id) is not None
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,11 @@ class Client:
     def run(
         self, input: dict[str, Any], *, webhook: str | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """Queue a job: `{"id", "status"}`."""
-        return self._request("POST", "/run", json=_body(input, webhook, extra))
+        """Queue a job: `{"id", "status"}`. Retries after a lost answer carry the same
+        `Idempotency-Key`, so a Hark server never queues the job twice."""
+        return self._request(
+            "POST", "/run", json=_body(input, webhook, extra), headers=_idempotency_key()
+        )
 
     def runsync(
         self, input: dict[str, Any], *, wait_ms: int | None = None, **extra: Any
@@ -81,7 +85,12 @@ class Client:
         params = {"wait": wait_ms} if wait_ms else None
         timeout = (wait_ms or 90_000) / 1000 + 30
         return self._request(
-            "POST", "/runsync", json=_body(input, None, extra), params=params, timeout=timeout
+            "POST",
+            "/runsync",
+            json=_body(input, None, extra),
+            params=params,
+            timeout=timeout,
+            headers=_idempotency_key(),
         )
 
     def status(self, job_id: str) -> dict[str, Any]:
@@ -165,6 +174,11 @@ class Client:
             body: dict[str, Any] = response.json()
             return body
         raise AssertionError("unreachable")
+
+
+def _idempotency_key() -> dict[str, str]:
+    """One key per submission, sent with each of its retries (RunPod ignores the header)."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
 
 
 def _body(input: dict[str, Any], webhook: str | None, extra: dict[str, Any]) -> dict[str, Any]:

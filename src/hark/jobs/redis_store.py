@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from hark.jobs.model import Job, Status
-from hark.jobs.store import JobStore, Policy
+from hark.jobs.store import Idempotency, JobStore, Policy
 
 P = "hark:"
 QUEUE, LEASES, STATS = P + "queue", P + "leases", P + "stats"
@@ -159,6 +159,14 @@ end
 return 1
 """
 
+# The key is kept as long as its job can be: the retention time, counted from submission.
+_IDEMPOTENT = """
+local known = redis.call('GET', KEYS[1])
+if known then return known end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
 
 class RedisStore(JobStore):
     def __init__(self, url: str, policy: Policy) -> None:
@@ -178,6 +186,7 @@ class RedisStore(JobStore):
                 webhook_sent=_WEBHOOK_SENT,
             ).items()
         }
+        self._idempotent = self._r.register_script(_IDEMPOTENT)
 
     def _call(self, name: str, *args: Any) -> Any:
         return self._scripts[name](args=[("" if a is None else a) for a in args])
@@ -185,7 +194,25 @@ class RedisStore(JobStore):
     def _retention(self) -> int:
         return max(1, int(self.policy.retention_s))
 
-    def submit(self, job: Job, audio: bytes | None) -> None:
+    def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
+        key = P + "idem:" + idempotency.key if idempotency else None
+        if idempotency is not None:
+            claim = f"{job.id} {idempotency.fingerprint}"
+            known = self._idempotent(keys=[key], args=[claim, self._retention()])
+            if known:
+                job_id, _, fingerprint = known.decode().partition(" ")
+                idempotency.check(fingerprint, job_id)
+                # Its job may be a moment from being stored by a concurrent submit.
+                return self.get(job_id) or Job(id=job_id)
+        try:
+            self._store_new(job, audio)
+        except Exception:
+            if key is not None:
+                self._r.delete(key)  # so a retry of this request can store it
+            raise
+        return job
+
+    def _store_new(self, job: Job, audio: bytes | None) -> None:
         row = {k: ("" if v is None else v) for k, v in job.to_row().items()}
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(P + "job:" + job.id, mapping=row)

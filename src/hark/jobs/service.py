@@ -15,7 +15,7 @@ import httpx
 from hark.jobs.input import AudioFetchError, _checked_address
 from hark.jobs.model import Job
 from hark.jobs.runner import JobRunner
-from hark.jobs.store import JobStore, Policy, open_store
+from hark.jobs.store import Idempotency, JobStore, Policy, open_store
 from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
 from hark.scheduler import Scheduler
@@ -58,12 +58,16 @@ class JobService:
         self.runner.start()
         logger.info("job workers started: %s", self.runner.worker_id)
 
-    def submit(self, body: Any) -> Job:
-        """Store a new job from a `/run` body; raises BadJobRequest for a non-job body."""
+    def submit(self, body: Any, idempotency: Idempotency | None = None) -> Job:
+        """Store a new job from a `/run` body; raises BadJobRequest for a non-job body. With
+        `idempotency`, a retry of a submission gets the job the first one stored (and
+        IdempotencyConflict when the key came with another request)."""
         job, audio = new_job(body, int(self.settings.max_upload_mb * 1024 * 1024))
         if job.webhook:
             self._check_webhook(job.webhook)
-        self.store.submit(job, audio)
+        stored = self.store.submit(job, audio, idempotency)
+        if stored.id != job.id:
+            return stored  # a retry: the first submission is already on its way
         if job.status.final:
             self._finished(job)
         elif self.runner is not None:

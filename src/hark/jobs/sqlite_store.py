@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hark.jobs.model import RETRYABLE, Job, Status
-from hark.jobs.store import JobStore, Policy
+from hark.jobs.store import Idempotency, JobStore, Policy
 
 _COLUMNS = [f.name for f in fields(Job)]
 _SCHEMA = f"""
@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     audio BLOB
 );
 CREATE TABLE IF NOT EXISTS stats (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, job_id TEXT NOT NULL, fingerprint TEXT NOT NULL
+);
 """
 _INDEX = "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (status, created_at)"
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
@@ -79,18 +82,32 @@ class SqliteStore(JobStore):
             "UPDATE jobs SET webhook_due = ? WHERE id = ? AND webhook IS NOT NULL", (due, job_id)
         )
 
-    def submit(self, job: Job, audio: bytes | None) -> None:
+    def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
         if job.status.final and job.webhook:
             job.webhook_due = time.time() + self.policy.webhook_lease_s
         row = job.to_row()
         marks = ", ".join("?" * (len(row) + 1))
         with self._tx() as db:
+            if idempotency is not None:
+                known = db.execute(
+                    "SELECT job_id, fingerprint FROM idempotency WHERE key = ?",
+                    (idempotency.key,),
+                ).fetchone()
+                earlier = self._one(db, known[0]) if known else None
+                if earlier is not None:
+                    idempotency.check(known[1], earlier.id)
+                    return earlier
+                db.execute(  # new, or its job was purged: the key starts over
+                    "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?)",
+                    (idempotency.key, job.id, idempotency.fingerprint),
+                )
             db.execute(
                 f"INSERT INTO jobs ({', '.join(row)}, audio) VALUES ({marks})",
                 (*row.values(), audio),
             )
             if job.status.final:
                 self._bump(db, job.status.lower())
+        return job
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -263,9 +280,12 @@ class SqliteStore(JobStore):
     def purge(self) -> int:
         cutoff = time.time() - self.policy.retention_s
         with self._tx() as db:
-            return db.execute(
+            purged = db.execute(
                 "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)
             ).rowcount
+            if purged:
+                db.execute("DELETE FROM idempotency WHERE job_id NOT IN (SELECT id FROM jobs)")
+            return purged
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -16,6 +16,26 @@ from typing import Any
 from hark.jobs.model import Job, Status
 
 
+class IdempotencyConflict(ValueError):
+    """An idempotency key already used for a different request."""
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's key for one submission (retries of it send the same key), and a digest of
+    the request, so the same key with another request is refused rather than confused."""
+
+    key: str
+    fingerprint: str
+
+    def check(self, fingerprint: str, job_id: str) -> None:
+        if fingerprint != self.fingerprint:
+            raise IdempotencyConflict(
+                f"Idempotency-Key already used for another request (job {job_id}); "
+                "use a new key for a new job"
+            )
+
+
 @dataclass(frozen=True)
 class Policy:
     lease_s: float = 30.0
@@ -31,8 +51,10 @@ class JobStore(ABC):
         self.policy = policy
 
     @abstractmethod
-    def submit(self, job: Job, audio: bytes | None) -> None:
-        """Persist a new job (queued, or already final when its input was invalid)."""
+    def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
+        """Persist a new job (queued, or already final when its input was invalid) and return
+        it; with `idempotency`, a job already submitted under that key is returned instead and
+        nothing is stored (IdempotencyConflict if it came from a different request)."""
 
     @abstractmethod
     def get(self, job_id: str) -> Job | None: ...

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from hark.jobs.model import Job
+from hark.jobs.store import Idempotency, IdempotencyConflict
 from hark.jobs.submit import BadJobRequest
 from hark.server.auth import require_key
 from hark.server.errors import ApiError
@@ -22,6 +24,7 @@ from hark.server.state import ServerState, get_state
 router = APIRouter(tags=["Jobs"], dependencies=[Depends(require_key)])
 
 MAX_WAIT_MS = 300_000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _JOB_BODY = {
     "required": True,
     "content": {
@@ -47,27 +50,56 @@ _JOB_BODY = {
     },
 }
 
+_IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Any unique string (a UUID) per submission: sending the request again with "
+    "the same key returns the job the first one created instead of queueing a second one.",
+}
+
 
 async def _submit(request: Request, state: ServerState) -> Job:
     limit = state.max_upload_bytes * 4 // 3 + 64 * 1024  # base64 of the largest upload
     size = request.headers.get("content-length", "")
     if size.isdigit() and int(size) > limit:
         raise ApiError(413, "upload_too_large", "the job body is larger than the upload limit")
+    raw = await request.body()
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError:
         raise ApiError(400, "invalid_body", 'the body must be JSON {"input": {...}}') from None
+    idempotency = _idempotency(request, raw)
     try:
-        return await asyncio.to_thread(state.jobs.submit, body)
+        return await asyncio.to_thread(state.jobs.submit, body, idempotency)
     except BadJobRequest as exc:
         raise ApiError(400, "invalid_body", str(exc)) from None
+    except IdempotencyConflict as exc:
+        raise ApiError(422, "idempotency_conflict", str(exc)) from None
+
+
+def _idempotency(request: Request, raw: bytes) -> Idempotency | None:
+    """The `Idempotency-Key` header: a retried submission with the same key gets the same job
+    instead of a second one. Keys are scoped to the caller's API key."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters (e.g. a UUID)",
+        )
+    caller = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()[:16]
+    return Idempotency(f"{caller}:{key}", hashlib.sha256(raw).hexdigest())
 
 
 @router.post(
     "/run",
     summary="Queue a job",
-    responses=error_responses(400, 401, 413),
-    openapi_extra={"requestBody": _JOB_BODY},
+    responses=error_responses(400, 401, 413, 422),
+    openapi_extra={"requestBody": _JOB_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
 )
 async def run(request: Request) -> JSONResponse:
     """Store the job and answer `{"id", "status"}` at once; poll `/status/{id}`."""
@@ -78,8 +110,8 @@ async def run(request: Request) -> JSONResponse:
 @router.post(
     "/runsync",
     summary="Run a job and wait for it",
-    responses=error_responses(400, 401, 413),
-    openapi_extra={"requestBody": _JOB_BODY},
+    responses=error_responses(400, 401, 413, 422),
+    openapi_extra={"requestBody": _JOB_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
 )
 async def runsync(
     request: Request,
