@@ -132,3 +132,12 @@ def test_chart_ships_the_same_dashboard() -> None:
     config_map = one(objects, "ConfigMap", "hark-dashboard")
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(config_map["data"]["hark.json"]) == dashboard()
+
+
+def test_autoscaling_metrics_are_exported(exported: set[str]) -> None:
+    """The HPA's queue and job-backlog metrics (through prometheus-adapter) exist."""
+    import yaml
+
+    autoscaling = yaml.safe_load((CHART / "values.yaml").read_text())["autoscaling"]
+    for name in (autoscaling["queueDepthMetricName"], autoscaling["jobsQueuedMetricName"]):
+        assert name in exported, name

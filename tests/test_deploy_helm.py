@@ -298,6 +298,10 @@ def test_autoscaling_and_replicas(case: Any) -> None:
         (metric,) = hpa["spec"]["metrics"]
         if values["autoscaling"]["metric"] == "queue":
             assert metric["pods"]["metric"]["name"] == "hark_queue_depth"
+        elif values["autoscaling"]["metric"] == "jobs":
+            assert metric["type"] == "External"
+            assert metric["external"]["metric"]["name"] == "hark_jobs_queued"
+            assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "4"}
         else:
             assert metric["resource"]["name"] == "cpu"
             assert "cpu" in container(objects)["resources"]["requests"]

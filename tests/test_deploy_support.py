@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "redis-url": {"redis": {"url": "redis://redis.example:6379/1"}},
     "ingress-on": {"ingress": {"enabled": True, "className": "nginx"}},
     "hpa-cpu": {"autoscaling": {"enabled": True}, "config": {"job_store": "redis://r:6379/0"}},
+    "hpa-jobs": {"autoscaling": {"enabled": True, "metric": "jobs"}, "redis": {"enabled": True}},
     "cache-emptydir": {"modelCache": {"type": "emptyDir"}},
     "cache-image": {"modelCache": {"type": "image"}, "config": {"local_files_only": True}},
     "everything": EVERYTHING_ON,
