@@ -110,10 +110,11 @@ def main() -> int:
             libs[path.name] = path
     problems = []
 
-    missing = needed(provider) & {n for n in needed(provider) if n.startswith(("libcu", "libnv"))}
-    missing = {n for n in missing if n != DRIVER} - set(libs)
-    problems += [f"onnxruntime-gpu needs {n}, not installed" for n in sorted(missing)]
-    sonames = {n for n in needed(provider) if n in libs}
+    provider_needs = needed(provider)
+    cuda_needs = {n for n in provider_needs if n.startswith(("libcu", "libnv")) and n != DRIVER}
+    absent = sorted(cuda_needs - set(libs))
+    problems += [f"onnxruntime-gpu needs {n}, not installed" for n in absent]
+    sonames = provider_needs & set(libs)
     available = set().union(*(exported(libs[n]) for n in sonames))
     wanted = {s for s in imported(provider) if s.partition("@")[2] in sonames}
     problems += [f"onnxruntime-gpu imports {s}, not exported" for s in sorted(wanted - available)]

@@ -98,7 +98,7 @@ class Pipeline:
         align_compute_type: str = "auto",
     ) -> None:
         from hark.align import AlignError
-        from hark.align.models import ALIGN_COMPUTE_TYPES
+        from hark.align.models import check_align_compute_type
         from hark.diarize import DiarizationError
 
         self.asr = asr
@@ -111,12 +111,7 @@ class Pipeline:
             local_files_only=local_files_only or offline_mode(),
             cpu_threads=cpu_threads,
         )
-        if align_compute_type not in ALIGN_COMPUTE_TYPES:
-            raise ValueError(
-                f"align_compute_type must be one of {', '.join(ALIGN_COMPUTE_TYPES)}, "
-                f"not {align_compute_type!r}"
-            )
-        self.align_compute_type = align_compute_type
+        self.align_compute_type = check_align_compute_type(align_compute_type)
         self.aligners = LazyModels(self._load_aligner, remember=(AlignError,))
         self.diarizers = LazyModels(self._load_diarizer, remember=(DiarizationError,))
 

@@ -162,6 +162,15 @@ def find_onnx(directory: Path, names: tuple[str, ...] = ONNX_FILES + INT8_FILES)
     return next((directory / f for f in names if (directory / f).is_file()), None)
 
 
+def check_align_compute_type(value: str) -> str:
+    """`value` if it is an aligner compute type; ValueError naming the choices otherwise."""
+    if value not in ALIGN_COMPUTE_TYPES:
+        raise ValueError(
+            f"align_compute_type must be one of {', '.join(ALIGN_COMPUTE_TYPES)}, not {value!r}"
+        )
+    return value
+
+
 def choose_network(directory: Path, compute_type: str = "auto", device: str = "cpu") -> Path:
     """The network file of an aligner directory to run for `compute_type` on `device`.
 
@@ -169,11 +178,7 @@ def choose_network(directory: Path, compute_type: str = "auto", device: str = "c
     on CUDA, where ONNX Runtime's dynamic int8 operators fall back to the CPU). "int8" or
     "float32" without such a file uses the other one, with a warning.
     """
-    if compute_type not in ALIGN_COMPUTE_TYPES:
-        raise ValueError(
-            f"align compute type must be one of {', '.join(ALIGN_COMPUTE_TYPES)}, "
-            f"not {compute_type!r}"
-        )
+    check_align_compute_type(compute_type)
     float_file, int8_file = find_onnx(directory, ONNX_FILES), find_onnx(directory, INT8_FILES)
     want_int8 = compute_type == "int8" or (compute_type == "auto" and device == "cpu")
     chosen = (int8_file or float_file) if want_int8 else (float_file or int8_file)

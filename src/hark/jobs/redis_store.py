@@ -161,9 +161,10 @@ return 1
 
 # The key is kept as long as its job can be: the retention time, counted from submission.
 _IDEMPOTENT = """
-local known = redis.call('GET', KEYS[1])
+local key = P .. 'idem:' .. ARGV[1]
+local known = redis.call('GET', key)
 if known then return known end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', key, ARGV[2], 'EX', ARGV[3])
 return false
 """
 
@@ -184,9 +185,9 @@ class RedisStore(JobStore):
                 reap=_REAP,
                 claim_webhooks=_CLAIM_WEBHOOKS,
                 webhook_sent=_WEBHOOK_SENT,
+                idempotent=_IDEMPOTENT,
             ).items()
         }
-        self._idempotent = self._r.register_script(_IDEMPOTENT)
 
     def _call(self, name: str, *args: Any) -> Any:
         return self._scripts[name](args=[("" if a is None else a) for a in args])
@@ -195,10 +196,9 @@ class RedisStore(JobStore):
         return max(1, int(self.policy.retention_s))
 
     def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
-        key = P + "idem:" + idempotency.key if idempotency else None
         if idempotency is not None:
             claim = f"{job.id} {idempotency.fingerprint}"
-            known = self._idempotent(keys=[key], args=[claim, self._retention()])
+            known = self._call("idempotent", idempotency.key, claim, self._retention())
             if known:
                 job_id, _, fingerprint = known.decode().partition(" ")
                 idempotency.check(fingerprint, job_id)
@@ -207,8 +207,8 @@ class RedisStore(JobStore):
         try:
             self._store_new(job, audio)
         except Exception:
-            if key is not None:
-                self._r.delete(key)  # so a retry of this request can store it
+            if idempotency is not None:
+                self._r.delete(P + "idem:" + idempotency.key)  # so a retry can store it
             raise
         return job
 
