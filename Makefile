@@ -10,15 +10,15 @@ PORT ?= 9080
 
 .PHONY: install test lint serve test-models bench clean
 
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml setup.py scripts/install.sh
 	bash scripts/install.sh $(VENV) dev
 	touch $@
 
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 
 test: install lint
 	$(BIN)/pytest

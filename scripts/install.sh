@@ -27,9 +27,6 @@ python=${PYTHON:-python3}
 spec="$here"
 [ -n "$extras" ] && spec="$here[$extras]"
 "$venv/bin/python" -m pip install -q -e "$spec"
-# The embedded default speaker encoder ships inside the Resemblyzer wheel; its own dependencies
-# (torch, librosa, ...) are not wanted: Hark reads the weights without torch.
-"$venv/bin/python" -m pip install -q --no-deps "resemblyzer==0.1.4"
 # The test suite also checks `hark models convert-aligner` (the `convert` extra, the only code
 # allowed to use torch). Pin torch to the CPU build first, so the unpinned extra does not pull
 # a multi-GB CUDA build.

@@ -586,6 +586,22 @@ def test_wav_header_without_data() -> None:
     _assert_error(empty, EmptyAudioError, "empty_audio", "no samples")
 
 
+def test_badly_encoded_metadata_does_not_fail_the_file() -> None:
+    # A RIFF INFO title in Latin-1 with stray bytes: PyAV < 19 fails the whole open on it unless
+    # told to replace, PyAV 19 no longer takes that argument. Both must decode the audio.
+    tone = (np.sin(np.arange(16000) * 0.1) * 3000).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+    title = b"Caf\xe9 \xff\xfe\x00"
+    info = b"INFO" + b"INAM" + struct.pack("<I", len(title)) + title
+    body = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"LIST" + struct.pack("<I", len(info)) + info
+    body += b"data" + struct.pack("<I", len(tone)) + tone
+    wav = b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+    audio = load_audio(wav)
+    assert audio.shape == (16000,)
+    assert probe(io.BytesIO(wav)).sample_rate == 16000
+
+
 def test_non_finite_float_wav() -> None:
     samples = np.zeros(16000, np.float32)
     samples[8000] = np.inf

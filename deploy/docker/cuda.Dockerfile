@@ -57,7 +57,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/hark
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md LICENSE THIRD_PARTY_NOTICES.md ./
 COPY scripts/install.sh scripts/slim-venv.sh scripts/
 COPY src/ src/
 RUN PYTHON=python3 bash scripts/install.sh /opt/venv \

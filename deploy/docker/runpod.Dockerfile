@@ -48,7 +48,7 @@ RUN groupadd --gid 10001 hark \
 
 # The same install path as `make install`: scripts/install.sh VENV EXTRAS.
 WORKDIR /opt/hark
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md LICENSE THIRD_PARTY_NOTICES.md ./
 COPY scripts/install.sh scripts/slim-venv.sh scripts/
 COPY src/ src/
 # One layer: a later layer cannot shrink this one. slim-venv.sh drops the venv's debug

@@ -74,10 +74,26 @@ def probe(source: EncodedSource) -> AudioInfo:
         )
 
 
+# PyAV < 19 decodes metadata strictly while opening, so one badly encoded tag fails the whole
+# file unless `metadata_errors="replace"` is passed; PyAV 19 removed that argument (it decodes
+# with surrogateescape itself). Which one is installed is found out on the first open.
+_open_kwargs: dict[str, str] = {"metadata_errors": "replace"}
+
+
+def _av_open(target: Any) -> Any:
+    try:
+        return av.open(target, mode="r", **_open_kwargs)
+    except TypeError as e:
+        if not _open_kwargs or "metadata_errors" not in str(e):
+            raise
+    _open_kwargs.clear()
+    return av.open(target, mode="r")
+
+
 def open_container(inp: MediaInput) -> Any:
     """`av.open` on the input, its failures turned into `AudioError`s."""
     try:
-        return av.open(inp.target, mode="r", metadata_errors="replace")
+        return _av_open(inp.target)
     except PermissionError:
         raise
     except FileNotFoundError as e:

@@ -4,7 +4,8 @@ Resemblyzer (Apache-2.0) ships a 3-layer LSTM (40 -> 256) trained with the GE2E 
 `resemblyzer/pretrained.pt`. Its front end is a *linear power* mel spectrogram as librosa computes
 it (40 Slaney bands, 25 ms periodic Hann window, n_fft 400, hop 160, centred, zero padded), and
 the network sees 1.6 s partials (160 frames). The weights are read by the torch-free checkpoint
-reader; the wheel is located without importing it, since its `__init__` imports torch.
+reader. Hark's build copies `pretrained.pt` into the package (setup.py); an installed
+Resemblyzer wheel is the fallback, located without importing it (its `__init__` imports torch).
 
 The network runs as a generated ONNX graph (three ONNX `LSTM` nodes) on ONNX Runtime: its fused
 LSTM kernel keeps its speed on a busy machine, where numpy's step-by-step matmuls slowed down
@@ -37,8 +38,14 @@ LAYERS = 3
 TARGET_DBFS = -30.0
 
 
+# Written into the package by the build (setup.py), with Resemblyzer's licence beside it.
+BUNDLED_WEIGHTS = Path(__file__).parent / "assets" / "ge2e_resemblyzer.pt"
+
+
 def default_weights_path() -> Path:
-    """`pretrained.pt` inside the installed Resemblyzer wheel."""
+    """The bundled `pretrained.pt`, else the one of an installed Resemblyzer wheel."""
+    if BUNDLED_WEIGHTS.is_file():
+        return BUNDLED_WEIGHTS
     spec = importlib.util.find_spec("resemblyzer")
     locations = list(spec.submodule_search_locations or []) if spec else []
     for location in locations:
@@ -46,9 +53,9 @@ def default_weights_path() -> Path:
         if path.is_file():
             return path
     raise ModelNotFoundError(
-        "the embedded speaker encoder needs the Resemblyzer wheel's weights "
-        "(resemblyzer/pretrained.pt); install it without its dependencies: "
-        "pip install --no-deps resemblyzer==0.1.4"
+        "the embedded speaker encoder's weights are missing: Hark's build puts them in "
+        f"{BUNDLED_WEIGHTS}; reinstall Hark (pip install --force-reinstall hark), or install "
+        "the Resemblyzer wheel without its dependencies: pip install --no-deps resemblyzer==0.1.4"
     )
 
 
