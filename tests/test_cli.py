@@ -45,6 +45,7 @@ def test_help_is_complete() -> None:
     sub = hark("transcribe", "--help")
     assert sub.returncode == 0
     flags = sub.stdout
+    assert "json, txt, tsv, srt, vtt, rttm or all" in " ".join(flags.split())
     for name in TranscribeOptions.model_fields:
         assert "--" + name.replace("_", "-") in flags, name
     for flag in (
@@ -89,6 +90,14 @@ def test_batch_with_a_corrupt_file(test_models, shared_audio, tmp_path) -> None:
         data = json.loads((out / f"{stem}.json").read_text())
         assert data["word_segments"] and data["language"] == "en"
     assert not list(out.glob("broken.*")) and not list(out.glob("notes.*"))
+
+
+def test_repeated_and_comma_separated_formats_add_up(test_models, shared_audio, tmp_path) -> None:
+    model = ["--model", str(test_models / "whisper-tiny"), "--language", "en", *FIXED]
+    run = hark("transcribe", str(shared_audio / "jfk.flac"), "-o", str(tmp_path), "-f", "srt",
+               "-f", "json,TXT", "-f", "srt", *model)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jfk.json", "jfk.srt", "jfk.txt"]
 
 
 def test_single_format_and_subtitle_options(test_models, shared_audio, tmp_path) -> None:

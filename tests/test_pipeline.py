@@ -297,3 +297,36 @@ def test_fallback_retries_reuse_the_batch_encoding(pipeline, shared_audio, monke
     assert sorted(set(temperatures)) == [0.0, 0.5, 1.0]
     assert counter.chunks == chunks
     assert result.segments
+
+
+def test_default_compute_type_is_int8_on_cpu(test_models, monkeypatch) -> None:
+    # The fixture model is saved as float16; "default" must not fall back to float32 on CPU.
+    from hark.asr import resolve_compute_type
+
+    default = hark.load_pipeline(test_models / "whisper-tiny", device="cpu")
+    assert default.model_info.compute_type.startswith("int8")  # CTranslate2 says int8_float32
+    assert default.model_info.requested_compute_type == "default"
+    explicit = hark.load_pipeline(
+        test_models / "whisper-tiny", device="cpu", compute_type="float32"
+    )
+    assert explicit.model_info.compute_type == "float32"
+    # No GPU here: what CTranslate2 would report for a recent one, then for one without float16.
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda d: {"float16", "int8"})
+    assert resolve_compute_type("default", "cuda") == "float16"
+    monkeypatch.setattr(ctranslate2, "get_supported_compute_types", lambda d: {"float32"})
+    assert resolve_compute_type("default", "cuda") == "float32"
+    assert resolve_compute_type("int8_float16", "cuda") == "int8_float16"
+
+
+def test_a_missing_aligner_is_reported_once_per_language(
+    pipeline, shared_audio, monkeypatch, caplog
+):
+    from hark import postprocess
+
+    monkeypatch.setattr(postprocess, "_warned_languages", set())
+    for _ in range(3):
+        result = pipeline.transcribe(shared_audio / "jfk.flac", language="fr", **FIXED)
+        assert result.alignment == "whisper"
+    assert caplog.text.count("keeping Whisper's word times") == 1

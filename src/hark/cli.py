@@ -15,6 +15,7 @@ from hark import __version__
 from hark.cli_options import given, option_parameters
 from hark.cli_remote import app as remote_app
 from hark.dev.cli import app as dev_app
+from hark.formats import FORMATS
 from hark.options import TranscribeOptions
 from hark.settings import Settings
 
@@ -63,14 +64,16 @@ def transcribe(
         ),
     ] = Path("."),
     output_format: Annotated[
-        str,
+        list[str],
         typer.Option(
             "-f",
             "--output-format",
-            help="json, txt, tsv, srt, vtt, or all (comma-separated).",
+            metavar="FORMATS",
+            help=f"{', '.join(FORMATS)} or all; repeat the flag or separate with commas. "
+            "rttm needs --diarize.",
             rich_help_panel="Output",
         ),
-    ] = "all",
+    ] = ["all"],  # noqa: B006 - typer reads the default, nothing mutates it
     max_line_width: Annotated[
         int | None, typer.Option(help="Subtitle characters per line.", rich_help_panel="Output")
     ] = None,
@@ -108,7 +111,9 @@ def transcribe(
     compute_type: Annotated[
         str,
         typer.Option(
-            help="default, int8, int8_float16, float16, bfloat16, float32.", rich_help_panel="Model"
+            help="default (int8 on CPU, float16 on CUDA), int8, int8_float16, float16, "
+            "bfloat16, float32.",
+            rich_help_panel="Model",
         ),
     ] = "default",
     cpu_threads: Annotated[

@@ -73,3 +73,16 @@ def _help(info: FieldInfo) -> str:
     if typing.get_origin(annotation) is typing.Literal:
         text += f" \\[choices: {', '.join(typing.get_args(annotation))}]"
     return text
+
+
+def parse_formats(values: str | list[str], choices: tuple[str, ...]) -> list[str]:
+    """Formats from `-f a,b` and/or `-f a -f b`, checked before any model loads; "all" expands."""
+    given = [values] if isinstance(values, str) else values
+    wanted = [v.strip().lower() for value in given for v in value.split(",") if v.strip()]
+    unknown = [v for v in wanted if v not in (*choices, "all")]
+    if unknown or not wanted:
+        raise ValueError(
+            f"unknown output format {', '.join(unknown) or repr(given)}; use "
+            f"{', '.join(choices)} or all (repeat -f or separate with commas)"
+        )
+    return list(choices) if "all" in wanted else list(dict.fromkeys(wanted))

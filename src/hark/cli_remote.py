@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hark.cli_options import given, option_parameters
+from hark.cli_options import given, option_parameters, parse_formats
 from hark.options import TranscribeOptions
 
 app = typer.Typer(help="Use a remote Hark server or RunPod endpoint.", no_args_is_help=True)
@@ -37,8 +37,14 @@ def transcribe(
         "."
     ),
     output_format: Annotated[
-        str, typer.Option("-f", "--output-format", help="json, txt, tsv, srt, vtt or all.")
-    ] = "all",
+        list[str],
+        typer.Option(
+            "-f",
+            "--output-format",
+            metavar="FORMATS",
+            help=f"{', '.join(REMOTE_FORMATS)} or all; repeat the flag or separate with commas.",
+        ),
+    ] = ["all"],  # noqa: B006 - typer reads the default, nothing mutates it
     poll_interval: Annotated[float, typer.Option(help="Seconds between status polls.")] = 1.0,
     timeout: Annotated[float | None, typer.Option(help="Give up after this long, s.")] = None,
     **option_values: Any,
@@ -46,12 +52,8 @@ def transcribe(
     """Transcribe files on a remote server; results are written like `hark transcribe`."""
     from hark.client import Client, ClientError, JobFailed, audio_input
 
-    wanted = [f.strip().lower() for f in output_format.split(",") if f.strip()]
-    formats = list(REMOTE_FORMATS) if "all" in wanted else wanted
-    unknown = [f for f in formats if f not in REMOTE_FORMATS]
     try:
-        if unknown or not formats:
-            raise ValueError(f"unknown output format {unknown}; use {', '.join(REMOTE_FORMATS)}")
+        formats = parse_formats(output_format, REMOTE_FORMATS)
         options = TranscribeOptions(**given(option_values, TranscribeOptions))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")

@@ -36,26 +36,12 @@ def output_names(files: list[Path]) -> list[str]:
     return names
 
 
-def parse_formats(value: str) -> list[str]:
-    """Validate a comma-separated format list early, before any model is loaded."""
-    from hark.formats import FORMAT_CHOICES
-
-    wanted = [v.strip().lower() for v in value.split(",") if v.strip()]
-    unknown = [v for v in wanted if v not in FORMAT_CHOICES]
-    if unknown or not wanted:
-        raise ValueError(
-            f"unknown output format {', '.join(unknown) or value!r}; "
-            f"use {', '.join(FORMAT_CHOICES)} (comma-separated)"
-        )
-    return wanted
-
-
 def run_batch(
     files: list[Path],
     *,
     options: TranscribeOptions,
     output_dir: Path,
-    output_format: str,
+    output_format: list[str],
     subtitles: dict[str, Any],
     quiet: bool,
     load: dict[str, Any],
@@ -63,13 +49,14 @@ def run_batch(
 ) -> list[tuple[Path, str]]:
     """Transcribe every file; return (file, error) for those that failed."""
     from hark.audio import AudioError, probe
+    from hark.cli_options import parse_formats
     from hark.diarize import DiarizationError
-    from hark.formats import SubtitleOptions, write_all
+    from hark.formats import FORMATS, SubtitleOptions, write_all
     from hark.models import ModelError
     from hark.pipeline import load_pipeline
 
     try:
-        formats = parse_formats(output_format)
+        formats = parse_formats(output_format, FORMATS)
         sub_options = SubtitleOptions(**subtitles)
     except (ValueError, TypeError) as exc:
         err.print(f"[red]error:[/] {exc}")

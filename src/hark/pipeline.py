@@ -103,7 +103,11 @@ class Pipeline:
 
         self.asr = asr
         self.model_info = ModelInfo(
-            name=model_name, path=model_path, device=asr.device, compute_type=asr.compute_type
+            name=model_name,
+            path=model_path,
+            device=asr.device,
+            compute_type=asr.compute_type,
+            requested_compute_type=asr.requested_compute_type,
         )
         self.load_seconds = load_seconds
         self._model_kwargs: dict[str, Any] = dict(
@@ -356,7 +360,8 @@ def load_pipeline(
       model: a name (tiny, base, small, medium, large-v2, large-v3, large-v3-turbo, distil-...),
         a Hugging Face repo id of a CTranslate2 Whisper model, or a local model directory.
       device: "auto", "cpu" or "cuda"; device_index selects the GPU(s).
-      compute_type: CTranslate2 type: default, int8, int8_float16, float16, bfloat16, float32.
+      compute_type: CTranslate2 type: "default" (int8 on CPU, float16 on CUDA), int8,
+        int8_float16, float16, bfloat16, float32, or "auto" (CTranslate2's fastest).
       cpu_threads: threads per CPU decode (0: all cores available to the process).
       num_workers: concurrent decodes allowed (for servers handling parallel requests).
       align_compute_type: aligner network: "auto" (its int8 copy on CPU, float on GPU),

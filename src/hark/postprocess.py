@@ -19,6 +19,7 @@ from hark.schema import AlignmentMethod, CharAlignment, Segment, Transcript, Wor
 from hark.segmentation import split_sentences
 
 logger = logging.getLogger(__name__)
+_warned_languages: set[str] = set()
 
 _DECODE_FIELDS = ("avg_logprob", "no_speech_prob", "compression_ratio", "temperature", "language")
 
@@ -82,7 +83,10 @@ def align_segments(
             aligner = load_aligner(lang)
             aligned = align([segments[i] for i in idx], samples, aligner, **align_kwargs)
         except AlignError as exc:
-            logger.warning("word alignment: %s; keeping Whisper's word times", exc)
+            # Once per process and language: a missing aligner stays missing (it is remembered).
+            log = logger.debug if lang in _warned_languages else logger.warning
+            _warned_languages.add(lang)
+            log("word alignment: %s; keeping Whisper's word times", exc)
             methods.add("whisper")
             continue
         for i, segment in zip(idx, aligned, strict=True):

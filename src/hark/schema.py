@@ -78,6 +78,8 @@ class ModelInfo(_Model):
     name: str
     device: str
     compute_type: str
+    # What was asked for: "default" resolves by device (int8 on CPU, float16 on CUDA).
+    requested_compute_type: str = "default"
     path: str | None = None
 
 

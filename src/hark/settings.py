@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     model: str = Field("small", description="Whisper model name, HF repo id or local dir.")
     device: str = Field("auto", description="auto, cpu or cuda.")
     device_index: int = Field(0, ge=0, description="GPU index.")
-    compute_type: str = Field("default", description="CTranslate2 compute type.")
+    compute_type: str = Field(
+        "default", description="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)."
+    )
     cpu_threads: int = Field(0, ge=0, description="CPU threads per decode (0: all).")
     num_workers: int = Field(1, ge=1, description="Concurrent decodes on the model.")
     align_compute_type: Literal["auto", "float32", "int8"] = Field(

@@ -136,10 +136,11 @@ def _loaded(state: ServerState, pipeline: Pipeline) -> None:
     ).set(pipeline.load_seconds)
     state.metrics.model_ready.set(1)
     logger.info(
-        "model %s ready on %s (%s) in %.1f s",
+        "model %s ready on %s (%s, from compute_type=%s) in %.1f s",
         info.name,
         info.device,
         info.compute_type,
+        info.requested_compute_type,
         pipeline.load_seconds,
     )
 

@@ -85,6 +85,7 @@ async def ready(request: Request) -> Response:
                 "name": info.name,
                 "device": info.device,
                 "compute_type": info.compute_type,
+                "requested_compute_type": info.requested_compute_type,
                 "load_seconds": round(state.pipeline.load_seconds, 3),
             },
             "queue": {
