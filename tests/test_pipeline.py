@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -330,3 +331,21 @@ def test_a_missing_aligner_is_reported_once_per_language(
         result = pipeline.transcribe(shared_audio / "jfk.flac", language="fr", **FIXED)
         assert result.alignment == "whisper"
     assert caplog.text.count("keeping Whisper's word times") == 1
+
+
+def test_idle_aligners_unload(test_models, shared_audio) -> None:
+    model = test_models / "whisper-tiny"
+    pipeline = hark.load_pipeline(model, device="cpu", compute_type="int8", model_idle_unload_s=0.3)
+    aligner = str(test_models / "wav2vec2-align-tiny")
+    result = pipeline.transcribe(
+        shared_audio / "jfk.flac", language="en", align_model=aligner, **FIXED
+    )
+    assert result.alignment == "ctc" and pipeline.aligners.loaded()
+    deadline = time.monotonic() + 10
+    while pipeline.aligners.loaded():
+        assert time.monotonic() < deadline, "the aligner stayed loaded"
+        time.sleep(0.05)
+    again = pipeline.transcribe(
+        shared_audio / "jfk.flac", language="en", align_model=aligner, **FIXED
+    )
+    assert again.alignment == "ctc" and again.text == result.text

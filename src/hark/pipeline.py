@@ -96,6 +96,7 @@ class Pipeline:
         local_files_only: bool = False,
         cpu_threads: int = 0,
         align_compute_type: str = "auto",
+        model_idle_unload_s: float | None = None,
     ) -> None:
         from hark.align import AlignError
         from hark.align.models import check_align_compute_type
@@ -116,8 +117,9 @@ class Pipeline:
             cpu_threads=cpu_threads,
         )
         self.align_compute_type = check_align_compute_type(align_compute_type)
-        self.aligners = LazyModels(self._load_aligner, remember=(AlignError,))
-        self.diarizers = LazyModels(self._load_diarizer, remember=(DiarizationError,))
+        idle = model_idle_unload_s
+        self.aligners = LazyModels(self._load_aligner, (AlignError,), idle_unload_s=idle)
+        self.diarizers = LazyModels(self._load_diarizer, (DiarizationError,), idle_unload_s=idle)
 
     @property
     def default_batch_size(self) -> int:
@@ -353,6 +355,7 @@ def load_pipeline(
     download_root: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     revision: str | None = None,
+    model_idle_unload_s: float | None = None,
 ) -> Pipeline:
     """Load the Whisper model once; then call `transcribe` as often as needed.
 
@@ -368,8 +371,10 @@ def load_pipeline(
         "float32" or "int8".
       download_root: model cache directory (default: the Hugging Face cache).
       local_files_only: never download; fail with instructions when a model is missing.
+      model_idle_unload_s: unload an aligner or speaker model unused for this long (None: keep).
 
-    Aligners and speaker models load on first use and stay loaded.
+    Aligners and speaker models load on first use; each has its own lock, so loading one never
+    waits for another.
     """
     started = time.perf_counter()
     path = resolve_whisper_model(
@@ -392,6 +397,7 @@ def load_pipeline(
         local_files_only=local_files_only,
         cpu_threads=cpu_threads,
         align_compute_type=align_compute_type,
+        model_idle_unload_s=model_idle_unload_s,
     )
 
 

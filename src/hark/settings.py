@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     )
     cpu_threads: int = Field(0, ge=0, description="CPU threads per decode (0: all).")
     num_workers: int = Field(1, ge=1, description="Concurrent decodes on the model.")
+    model_idle_unload_s: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Unload an aligner or speaker model unused for this many seconds "
+        "(default: keep them loaded).",
+    )
     align_compute_type: Literal["auto", "float32", "int8"] = Field(
         "auto", description="Aligner network: auto (int8 copy on CPU, float on GPU)."
     )
@@ -121,6 +128,7 @@ class Settings(BaseSettings):
             align_compute_type=self.align_compute_type,
             download_root=self.download_root,
             local_files_only=self.local_files_only,
+            model_idle_unload_s=self.model_idle_unload_s,
         )
 
 
