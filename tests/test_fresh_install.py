@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -108,7 +109,9 @@ def fresh_venv(python: Path, where: Path, install: str) -> Path:
     """A new venv of `python` with `install` pip-installed into it; returns its bin/."""
     run([str(python), "-m", "venv", str(where)], env=clean_env(), timeout=300)
     bin_dir = where / "bin"
-    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    # --no-compile: byte-compiling every dependency is most of an install's CPU time, and
+    # Python compiles what it imports anyway.
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-compile"]
     run([*pip, install], env=clean_env())
     return bin_dir
 
@@ -133,6 +136,23 @@ def wheel(clean_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run([*pip, "-w", str(out), str(clean_source)])
     (built,) = out.glob("hark-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def venvs(
+    wheel: Path, clean_source: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Future[Path]]:
+    """Every fresh venv of this module, installed at the same time (pip waits mostly on I/O):
+    "wheel" has the built wheel on this Python, each other version has `pip install .`."""
+    root = tmp_path_factory.mktemp("venvs")
+    jobs = {"wheel": (Path(sys.executable), str(wheel))}
+    jobs |= {v: (python, str(clean_source)) for v, python in OTHERS.items() if ":" not in v}
+    pool = ThreadPoolExecutor(len(jobs))
+    futures = {
+        name: pool.submit(fresh_venv, py, root / name, what) for name, (py, what) in jobs.items()
+    }
+    pool.shutdown(wait=False)
+    return futures
 
 
 def transcribe_diarized(bin_dir: Path, audio: Path, model: Path, out: Path) -> dict:
@@ -161,9 +181,9 @@ def test_the_wheel_bundles_the_speaker_encoder_and_its_licence(wheel: Path) -> N
 
 
 def test_the_built_wheel_diarizes_offline_in_a_fresh_venv(
-    wheel: Path, test_models: Path, shared_audio: Path, tmp_path: Path
+    venvs: dict[str, Future[Path]], test_models: Path, shared_audio: Path, tmp_path: Path
 ) -> None:
-    bin_dir = fresh_venv(Path(sys.executable), tmp_path / "venv", str(wheel))
+    bin_dir = venvs["wheel"].result()
     listed = run([str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze"])
     assert not re.search(r"^(torch|resemblyzer)==", listed, re.I | re.M), listed
     sample = shared_audio / "pyannote" / "sample.wav"
@@ -173,13 +193,16 @@ def test_the_built_wheel_diarizes_offline_in_a_fresh_venv(
 
 @pytest.mark.parametrize("version", sorted(OTHERS) or ["none"])
 def test_pip_install_on_every_other_python(
-    version: str, clean_source: Path, test_models: Path, shared_audio: Path, tmp_path: Path
+    version: str,
+    venvs: dict[str, Future[Path]],
+    test_models: Path,
+    shared_audio: Path,
+    tmp_path: Path,
 ) -> None:
     if version == "none":
         pytest.skip("no CPython >= 3.11 besides this one on this machine")
     assert not version.startswith("broken:"), f"{OTHERS[version]} is found but does not run"
-    python = OTHERS[version]
-    bin_dir = fresh_venv(python, tmp_path / "venv", str(clean_source))
+    bin_dir = venvs[version].result()
     versions = run([str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze"])
     picked = re.findall(r"^(?:av|ctranslate2|numpy)==\S+", versions, re.M)
     print(f"Python {version}:", *picked)
