@@ -57,9 +57,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
-# What compute_type="default" runs. On CPU int8 decodes 1.4-1.6x faster than float32 with the
-# same words on the real Whisper base (docs/benchmarks.md, "Compute type on CPU"); on CUDA,
-# float16 is what every Whisper runtime uses there.
+# What compute_type="default" runs. On CPU int8 costs about 1.4x less than float32 with the same
+# words on the real Whisper base (docs/benchmarks.md, "Compute type on CPU"); on CUDA float16 is
+# what every Whisper runtime uses.
 DEFAULT_COMPUTE_TYPE = {"cpu": "int8", "cuda": "float16"}
 
 
