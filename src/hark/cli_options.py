@@ -76,7 +76,8 @@ def _help(info: FieldInfo) -> str:
 
 
 def parse_formats(values: str | list[str], choices: tuple[str, ...]) -> list[str]:
-    """Formats from `-f a,b` and/or `-f a -f b`, checked before any model loads; "all" expands."""
+    """Formats from `-f a,b` and/or `-f a -f b`, checked before any model loads, duplicates
+    dropped; "all" is kept (what it covers can depend on the result, e.g. RTTM on speakers)."""
     given = [values] if isinstance(values, str) else values
     wanted = [v.strip().lower() for value in given for v in value.split(",") if v.strip()]
     unknown = [v for v in wanted if v not in (*choices, "all")]
@@ -85,4 +86,4 @@ def parse_formats(values: str | list[str], choices: tuple[str, ...]) -> list[str
             f"unknown output format {', '.join(unknown) or repr(given)}; use "
             f"{', '.join(choices)} or all (repeat -f or separate with commas)"
         )
-    return list(choices) if "all" in wanted else list(dict.fromkeys(wanted))
+    return list(dict.fromkeys(wanted))

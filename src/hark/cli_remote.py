@@ -54,6 +54,7 @@ def transcribe(
 
     try:
         formats = parse_formats(output_format, REMOTE_FORMATS)
+        formats = list(REMOTE_FORMATS) if "all" in formats else formats
         options = TranscribeOptions(**given(option_values, TranscribeOptions))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
