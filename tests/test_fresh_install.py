@@ -1,7 +1,8 @@
 """Fresh installs, as a new user makes them: no dev venv, no extra step.
 
 - The wheel built from a clean copy of the source (no generated files) carries the default
-  speaker encoder's weights and licence, and diarizes offline in a fresh venv.
+  speaker encoder's weights and licence, and diarizes offline in a fresh venv, there with the
+  oldest PyAV that pyproject.toml declares.
 - Plain `pip install .` into a fresh venv of every *other* CPython >= 3.11 found on the machine
   (each pulls the newest releases its dependencies allow there, e.g. PyAV 19 on 3.12+), then:
   transcribe a shared file with `--diarize`, serve one `/asr` request, run one job.
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -84,6 +86,11 @@ def other_pythons() -> dict[str, Path]:
 
 
 OTHERS = other_pythons()
+OLDEST_AV = next(
+    re.sub(r"^av>=", "", d)
+    for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    if d.startswith("av>=")
+)
 
 
 def run(cmd: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> str:
@@ -105,14 +112,14 @@ def clean_env() -> dict[str, str]:
     return {**env, "HF_HUB_OFFLINE": "1", "HARK_OFFLINE": "1", "HARK_CPU_THREADS": "1"}
 
 
-def fresh_venv(python: Path, where: Path, install: str) -> Path:
+def fresh_venv(python: Path, where: Path, *install: str) -> Path:
     """A new venv of `python` with `install` pip-installed into it; returns its bin/."""
     run([str(python), "-m", "venv", str(where)], env=clean_env(), timeout=300)
     bin_dir = where / "bin"
     # --no-compile: byte-compiling every dependency is most of an install's CPU time, and
     # Python compiles what it imports anyway.
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-compile"]
-    run([*pip, install], env=clean_env())
+    run([*pip, *install], env=clean_env())
     return bin_dir
 
 
@@ -145,11 +152,13 @@ def venvs(
     """Every fresh venv of this module, installed at the same time (pip waits mostly on I/O):
     "wheel" has the built wheel on this Python, each other version has `pip install .`."""
     root = tmp_path_factory.mktemp("venvs")
-    jobs = {"wheel": (Path(sys.executable), str(wheel))}
-    jobs |= {v: (python, str(clean_source)) for v, python in OTHERS.items() if ":" not in v}
+    # The wheel's venv gets the oldest PyAV Hark declares; the others get the newest there is.
+    jobs = {"wheel": (Path(sys.executable), [str(wheel), f"av=={OLDEST_AV}"])}
+    jobs |= {v: (python, [str(clean_source)]) for v, python in OTHERS.items() if ":" not in v}
     pool = ThreadPoolExecutor(len(jobs))
     futures = {
-        name: pool.submit(fresh_venv, py, root / name, what) for name, (py, what) in jobs.items()
+        name: pool.submit(fresh_venv, python, root / name, *install)
+        for name, (python, install) in jobs.items()
     }
     pool.shutdown(wait=False)
     return futures
@@ -186,6 +195,7 @@ def test_the_built_wheel_diarizes_offline_in_a_fresh_venv(
     bin_dir = venvs["wheel"].result()
     listed = run([str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze"])
     assert not re.search(r"^(torch|resemblyzer)==", listed, re.I | re.M), listed
+    assert re.search(rf"^av=={re.escape(OLDEST_AV)}(\.0)*$", listed, re.M), listed
     sample = shared_audio / "pyannote" / "sample.wav"
     result = transcribe_diarized(bin_dir, sample, test_models / "whisper-tiny", tmp_path)
     assert len({w["speaker"] for w in result["word_segments"]}) == 2
