@@ -139,7 +139,8 @@ class JobRunner:
             self._running[job.id] = running
         if self._stopping.is_set():
             running.stop("shutdown")
-        logger.info("job %s started (attempt %d)", job.id, job.attempts)
+        # The owner is the API key's name (never the key itself).
+        logger.info("job %s of %s started (attempt %d)", job.id, job.owner or "-", job.attempts)
         status, output, error = Status.FAILED, None, None
         try:
             if running.cancel.is_set():

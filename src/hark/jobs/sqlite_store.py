@@ -44,6 +44,9 @@ class SqliteStore(JobStore):
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+        # The WAL file is truncated back to this after each checkpoint instead of keeping its
+        # largest size forever (a burst of big uploads left hundreds of MB behind).
+        self._db.execute("PRAGMA journal_size_limit=67108864")
         self._db.executescript(_SCHEMA)
         # A database made by an older Hark: add the columns Job has gained since.
         have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
