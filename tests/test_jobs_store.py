@@ -318,3 +318,17 @@ def test_store_size_cap_refuses_new_jobs(tmp_path: Path) -> None:
     with pytest.raises(StoreFullError, match="full"):
         store.check_room()
     store.close()
+
+
+def test_policy_timeout_never_exceeds_the_servers(tmp_path: Path) -> None:
+    from hark.jobs.runner import JobRunner
+    from hark.settings import Settings
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY)
+    runner = JobRunner(store, None, Settings(data_dir=tmp_path, job_timeout_s=60))  # type: ignore[arg-type]
+    assert runner._timeout(Job(timeout_s=10)) == 10
+    assert runner._timeout(Job(timeout_s=10_000)) == 60  # a policy cannot ask for more
+    assert runner._timeout(Job()) == 60
+    unlimited = JobRunner(store, None, Settings(data_dir=tmp_path, job_timeout_s=0))  # type: ignore[arg-type]
+    assert unlimited._timeout(Job(timeout_s=10)) == 10 and unlimited._timeout(Job()) == 0
+    store.close()

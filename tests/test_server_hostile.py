@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from test_jobs_support import FAST_INPUT, b64, job_server, wait_status
 from test_server_limits import strict_server
-from test_server_support import FAST, Server, clip, wait_for
+from test_server_support import FAST, Server, clip, shared_server, wait_for, wav_bytes
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-9876543210"
 
@@ -135,7 +136,6 @@ def test_embedded_ipv4_audio_urls_are_refused(strict: Server, url: str) -> None:
 def guarded(test_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Server:
     env = {
         "HARK_API_KEYS": f"alice:{ALICE},bob:{BOB}",
-        "HARK_REQUEST_TIMEOUT_S": "4",
         "HARK_MODELS_DIR": str(test_models),
         "HARK_CONCURRENCY": "1",
         "HARK_JOB_WORKERS": "1",
@@ -171,16 +171,20 @@ def test_jobs_belong_to_their_key(guarded: Server, shared_audio: Path) -> None:
         assert error_of(r, 404, "job_not_found") == expected  # as unknown as a missing job
     for text in (metrics, guarded.log_text()):
         assert ALICE not in text and BOB not in text
+    assert 'hark_api_key_requests_total{key="alice"}' in metrics
+    assert 'hark_api_key_requests_total{key="bob"}' in metrics
 
 
 def test_request_deadline_stops_the_work_and_frees_the_slot(
-    guarded: Server, shared_audio: Path
+    test_models: Path, shared_audio: Path
 ) -> None:
+    env = {"HARK_REQUEST_TIMEOUT_S": "3", "HARK_CONCURRENCY": "1", "HARK_JOB_WORKERS": "0"}
+    server = shared_server("deadline", test_models, env)
     slow = clip(shared_audio / "jfk.flac", 60.0)  # many 1 s chunks decoded one at a time
-    quick = clip(shared_audio / "jfk.flac", 2.0)
+    quick = wav_bytes(np.zeros(32000, dtype=np.float32))  # silence: VAD only, no decoding
     params = {**FAST, "chunk_size": "1", "batch_size": "1", "beam_size": "5",
               "max_new_tokens": "64"}  # fmt: skip
-    with _as(guarded, ALICE) as client:
+    with server.client(timeout=60) as client:
         started = time.monotonic()
         r = client.post("/asr", params=params, files={"file": ("slow.wav", slow)})
         took = time.monotonic() - started

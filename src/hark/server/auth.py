@@ -57,6 +57,9 @@ def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -
             401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.caller = name
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.key_requests.labels(key=name).inc()
 
 
 async def require_key(request: Request, credentials: Credentials) -> None:
