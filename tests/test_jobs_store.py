@@ -106,7 +106,8 @@ def test_dead_worker_lease_requeues_then_fails(store: JobStore) -> None:
     retried = store.retry(job.id)
     assert retried is not None and retried.status is Status.IN_QUEUE
     assert store.audio(job.id) == b"RIFF"  # kept for the retry of a failed job
-    assert store.counts()["retried"] == 1
+    # One re-queue after the dead worker, one /retry: both are retries.
+    assert store.counts()["retried"] == 2
 
 
 def test_release_puts_the_job_first(store: JobStore) -> None:
@@ -272,3 +273,62 @@ def test_idempotency_key_of_a_purged_job_starts_over(tmp_path: Path) -> None:
         assert fresh.id != job.id and store.get(fresh.id) is not None
     finally:
         store.close()
+
+
+# -- bounded storage (issue 13) ------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def short_audio_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    policy = Policy(lease_s=0.3, max_attempts=2, retention_s=60, failed_audio_s=0.2)
+    s = open_each(request, tmp_path, policy)
+    yield s
+    s.close()
+
+
+def test_failed_jobs_audio_is_kept_only_briefly(short_audio_store: JobStore) -> None:
+    store = short_audio_store
+    failed, done = queued(store), queued(store)
+    for job, status in ((failed, Status.FAILED), (done, Status.COMPLETED)):
+        assert store.claim("w") is not None
+        store.finish(job.id, "w", status, None, "broken" if status is Status.FAILED else None)
+    assert store.audio(failed.id) == b"RIFF"  # a retry right away still has it
+    time.sleep(1.2)  # Redis expiry works in whole seconds
+    store.purge()
+    assert store.audio(failed.id) is None
+    kept = store.get(failed.id)  # the job itself stays for the retention time
+    assert kept is not None and kept.status is Status.FAILED and kept.error == "broken"
+
+
+def test_owner_is_stored(store: JobStore) -> None:
+    job = Job(options={}, owner="alice")
+    store.submit(job, None)
+    assert store.get(job.id).owner == "alice"  # type: ignore[union-attr]
+    anonymous = queued(store)
+    assert store.get(anonymous.id).owner is None  # type: ignore[union-attr]
+
+
+def test_store_size_cap_refuses_new_jobs(tmp_path: Path) -> None:
+    from hark.jobs.store import StoreFullError
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", Policy(max_bytes=200_000))
+    store.check_room()  # empty: room
+    queued(store, b"x" * 300_000)
+    assert store.size_bytes() >= 300_000
+    with pytest.raises(StoreFullError, match="full"):
+        store.check_room()
+    store.close()
+
+
+def test_policy_timeout_never_exceeds_the_servers(tmp_path: Path) -> None:
+    from hark.jobs.runner import JobRunner
+    from hark.settings import Settings
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY)
+    runner = JobRunner(store, None, Settings(data_dir=tmp_path, job_timeout_s=60))  # type: ignore[arg-type]
+    assert runner._timeout(Job(timeout_s=10)) == 10
+    assert runner._timeout(Job(timeout_s=10_000)) == 60  # a policy cannot ask for more
+    assert runner._timeout(Job()) == 60
+    unlimited = JobRunner(store, None, Settings(data_dir=tmp_path, job_timeout_s=0))  # type: ignore[arg-type]
+    assert unlimited._timeout(Job(timeout_s=10)) == 10 and unlimited._timeout(Job()) == 0
+    store.close()

@@ -181,7 +181,9 @@ def test_bad_options_name_the_field(options, field) -> None:
 
 
 def test_options_parse_strings() -> None:
-    options = TranscribeOptions(temperature="0, 0.4", suppress_tokens="-1,50257", language="EN")
+    options = TranscribeOptions(
+        temperature="0, 0.4", suppress_tokens="-1,50257", max_new_tokens=24, language="EN"
+    )
     assert options.temperature == [0.0, 0.4]
     assert options.suppress_tokens == [-1, 50257]
     assert options.language == "en"

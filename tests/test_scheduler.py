@@ -152,3 +152,27 @@ def test_closed_scheduler_refuses_work(pipeline, clips) -> None:
     scheduler.close()
     with pytest.raises(ShuttingDownError):
         scheduler.transcribe(clips[0], language="en", **FIXED)
+
+
+def test_cancel_stops_at_the_next_stage_boundary(pipeline, clips) -> None:
+    """Issue 13: a cancel (client gone, /cancel, deadline) noticed before the ASR batches: the
+    request stops when VAD ends, no chunk of it is decoded, and its slot is free again."""
+    scheduler = Scheduler(pipeline, batch_size=2)
+    cancel = threading.Event()
+    stages: list[str] = []
+
+    def progress(p) -> None:
+        stages.append(p.stage)
+        if p.stage == "vad" and p.done == p.total:
+            cancel.set()  # as a deadline or a /cancel would, while VAD runs
+
+    try:
+        with pytest.raises(CancelledError):
+            scheduler.transcribe(clips[0], language="en", progress=progress, cancel=cancel, **FIXED)
+        stats = scheduler.stats()
+        again = scheduler.transcribe(clips[0], language="en", **FIXED)  # the slot is free
+    finally:
+        scheduler.close()
+    assert stages == ["vad", "vad"]
+    assert stats.batches == 0 and stats.requests == 0
+    assert again.segments

@@ -122,6 +122,8 @@ def test_server_log_has_no_tracebacks(server: Server) -> None:
 def test_missing_request_model_is_a_clear_400(
     server: Server, shared_audio: Path, params: dict[str, str]
 ) -> None:
+    """A model the operator allowed (HARK_ALLOWED_MODELS) but that is not there: 400 naming it.
+    Names that are not allowed get 422 without the name (test_server_hostile.py)."""
     data = (shared_audio / "jfk.flac").read_bytes()
     with server.client() as client:
         r = client.post("/asr", params={**FAST, **params}, files={"file": ("jfk.flac", data)})

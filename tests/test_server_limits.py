@@ -112,7 +112,7 @@ def test_audio_too_long(strict: Server, shared_audio: Path) -> None:
 def test_private_audio_url_refused(strict: Server, url: str) -> None:
     with strict.client() as client:
         r = client.post("/asr", data={"audio_url": url})
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400 and code_of(r) == "audio_url_failed", r.text
     assert "non-public" in r.json()["error"]["message"]
 
 

@@ -12,9 +12,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hark.asr import DecodeOptions
-from hark.vad import VadOptions
+from hark.vad import VadOptions, check_pad_fits
 
 AUTO_PER_CHUNK = "auto-per-chunk"
+# Whisper's end-of-text token: 50257 in multilingual vocabularies, 50256 in English-only
+# ones. Ids above it are the special tokens (start, language, task, timestamps), which the
+# decoder needs and which make no sense to suppress.
+END_OF_TEXT_IDS = (50256, 50257)
+MAX_TOKEN_ID = max(END_OF_TEXT_IDS)
+# Suppressing end-of-text takes away the model's way to stop: every chunk then runs to the
+# token cap, for each beam and each fallback temperature. It is allowed (tests and benchmarks
+# use it to make random-weight models talk) only with an explicit, small `max_new_tokens`.
+MAX_TOKENS_WITHOUT_EOT = 224
 
 
 def _group(name: str) -> dict[str, Any]:
@@ -34,7 +43,9 @@ def _split_list(value: Any) -> Any:
 class TranscribeOptions(BaseModel):
     """Everything that can change from one transcription to the next."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: one rule for every float field (and list item): inf and nan are
+    # refused, never passed on to the decoder, the VAD or the subtitle timings.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # -- language and task
     language: str | None = Field(
@@ -83,19 +94,23 @@ class TranscribeOptions(BaseModel):
     min_speech_ms: int = Field(
         250,
         ge=0,
+        le=60_000,
         description="Drop speech regions shorter than this.",
         json_schema_extra=_group("VAD"),
     )
     min_silence_ms: int = Field(
         160,
         ge=0,
+        le=60_000,
         description="Silences shorter than this do not split speech.",
         json_schema_extra=_group("VAD"),
     )
     speech_pad_ms: int = Field(
         200,
         ge=0,
-        description="Padding added around each speech region.",
+        le=10_000,
+        description="Padding added around each speech region (chunk_size - 2 * speech_pad_ms "
+        "must leave at least 0.25 s).",
         json_schema_extra=_group("VAD"),
     )
     chunk_size: float = Field(
@@ -117,26 +132,40 @@ class TranscribeOptions(BaseModel):
         description="Sampled candidates at temperature > 0.",
         json_schema_extra=_group("Decoding"),
     )
+    # Patience multiplies the candidates kept per beam step (beam_size * patience): capped so
+    # one request cannot ask for thousands of hypotheses per token.
     patience: float = Field(
-        1.0, gt=0, description="Beam search patience factor.", json_schema_extra=_group("Decoding")
+        1.0,
+        gt=0,
+        le=4,
+        description="Beam search patience factor.",
+        json_schema_extra=_group("Decoding"),
     )
     length_penalty: float = Field(
-        1.0, description="Exponential length penalty.", json_schema_extra=_group("Decoding")
+        1.0,
+        ge=-10,
+        le=10,
+        description="Exponential length penalty.",
+        json_schema_extra=_group("Decoding"),
     )
     repetition_penalty: float = Field(
         1.0,
         gt=0,
+        le=10,
         description="> 1 penalises repeated tokens.",
         json_schema_extra=_group("Decoding"),
     )
     no_repeat_ngram_size: int = Field(
         0,
         ge=0,
+        le=64,
         description="Forbid repeated n-grams of this size (0 = off).",
         json_schema_extra=_group("Decoding"),
     )
+    # Each temperature is another full decode of a failing chunk: at most 10 of them.
     temperature: list[float] = Field(
         default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        max_length=10,
         description="Temperatures tried in order per chunk while a result fails the "
         "thresholds (comma-separated).",
         json_schema_extra=_group("Decoding"),
@@ -172,7 +201,10 @@ class TranscribeOptions(BaseModel):
     )
     suppress_tokens: list[int] = Field(
         default_factory=lambda: [-1],
-        description="Token ids never generated (-1: Whisper's default symbols; comma-separated).",
+        max_length=2000,
+        description="Token ids never generated (-1: Whisper's default symbols; comma-separated). "
+        f"Ids above {MAX_TOKEN_ID} are refused; end-of-text ({MAX_TOKEN_ID}) only with "
+        f"max_new_tokens <= {MAX_TOKENS_WITHOUT_EOT}.",
         json_schema_extra=_group("Decoding"),
     )
     suppress_blank: bool = Field(
@@ -313,6 +345,33 @@ class TranscribeOptions(BaseModel):
         n = self.num_speakers
         if n is not None and ((low is not None and n < low) or (high is not None and n > high)):
             raise ValueError(f"num_speakers ({n}) is outside min_speakers..max_speakers")
+        return self
+
+    @field_validator("suppress_tokens")
+    @classmethod
+    def _token_ids(cls, value: list[int]) -> list[int]:
+        bad = [t for t in value if t < -1 or t > MAX_TOKEN_ID]
+        if bad:
+            raise ValueError(
+                f"token ids must be -1 or between 0 and {MAX_TOKEN_ID} (the special tokens above "
+                f"end-of-text cannot be suppressed), not {bad[0]}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _model_can_stop(self) -> TranscribeOptions:
+        if any(t in END_OF_TEXT_IDS for t in self.suppress_tokens):
+            cap = self.max_new_tokens
+            if cap is None or cap > MAX_TOKENS_WITHOUT_EOT:
+                raise ValueError(
+                    "suppress_tokens includes end-of-text, which leaves the model no way to stop: "
+                    f"also set max_new_tokens (at most {MAX_TOKENS_WITHOUT_EOT})"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _pad_fits_chunk(self) -> TranscribeOptions:
+        check_pad_fits(self.speech_pad_ms, self.chunk_size)
         return self
 
     @model_validator(mode="after")

@@ -132,7 +132,15 @@ class Scheduler:
         `cancel` is set before the transcript is done.
         """
         options = merge_options(options, overrides)
-        report = progress or (lambda _p: None)
+        given_report = progress or (lambda _p: None)
+
+        def report(p: Progress) -> None:
+            # Every stage reports as it starts and ends (VAD, ASR, alignment, speakers): a
+            # cancelled request stops at the next of these boundaries, not only between batches.
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("the request was cancelled")
+            given_report(p)
+
         self._admit()
         preparing = [True]
 
@@ -143,9 +151,13 @@ class Scheduler:
                     self._preparing -= 1
                     self._cond.notify_all()
 
-        def decode(prepared: PreparedAudio, report: ProgressCallback) -> list[ChunkResult]:
+        def decode(prepared: PreparedAudio, _report: ProgressCallback) -> list[ChunkResult]:
             arrived()
-            return self._decode(prepared, report, cancel)
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("the request was cancelled")
+            # The scheduler's threads report ASR progress: they get the caller's own callback,
+            # since a cancel is noticed by `_decode`'s wait, not by raising in their thread.
+            return self._decode(prepared, given_report, cancel)
 
         try:
             transcript = self.pipeline.run(audio, options, report, speakers, decode)

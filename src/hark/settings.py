@@ -6,7 +6,9 @@ variables). Per-request choices live in `hark.options.TranscribeOptions` instead
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,6 +42,21 @@ class Settings(BaseSettings):
     )
     download_root: Path | None = Field(None, description="Model cache directory.")
     local_files_only: bool = Field(False, description="Never download models.")
+    models_dir: Path | None = Field(
+        None,
+        description="Directory whose entries requests may name as align_model, diarize_model "
+        "or embedding_model (by entry name, never by path).",
+    )
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Paths or Hugging Face ids requests may name as a model option, used as "
+        "written (comma-separated).",
+    )
+    allow_model_downloads: bool = Field(
+        False,
+        description="Let requests name any Hugging Face id (owner/name) as a model option, "
+        "downloaded on first use (not with local_files_only).",
+    )
 
     # -- request defaults and limits
     batch_size: int | None = Field(None, ge=1, description="Default ASR batch size.")
@@ -55,7 +72,9 @@ class Settings(BaseSettings):
     port: int = Field(9080, ge=1, le=65535, description="Port to bind.")
     queue_size: int = Field(16, ge=1, description="Requests waiting for the model before 503.")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="Bearer keys (comma-separated); empty: open."
+        default_factory=list,
+        description="Bearer keys (comma-separated), each optionally named `name:key`; the name "
+        "appears in logs and metrics and owns the key's jobs. Empty: open.",
     )
     open_health: bool = Field(True, description="/health and /ready without a key.")
     open_metrics: bool = Field(True, description="/metrics without a key.")
@@ -65,6 +84,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Sync requests decoded at once, their chunks batched together by the "
         "scheduler (default: 8, one CPU batch; 16 on CUDA).",
+    )
+    request_timeout_s: float = Field(
+        1800.0,
+        ge=0,
+        description="Deadline of one sync request's work (/asr, /v1/audio/...): past it, the "
+        "work stops at its next batch and the request gets 504 (0: none).",
     )
     shutdown_grace_s: float = Field(
         25.0, gt=0, description="On SIGTERM, time to finish or re-queue running work."
@@ -82,9 +107,24 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A running job whose worker is silent this long is re-queued."
     )
     job_max_attempts: int = Field(3, ge=1, description="Runs before a crashing job is FAILED.")
-    job_timeout_s: float = Field(0.0, ge=0, description="Execution limit per job (0: none).")
+    job_timeout_s: float = Field(
+        14400.0,
+        ge=0,
+        description="Execution limit per job, also the most a job's policy.executionTimeout may "
+        "ask for (0: none).",
+    )
     job_retention_s: float = Field(
         86400.0, gt=0, description="Finished jobs (and results) are purged after this long."
+    )
+    job_failed_audio_retention_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Uploaded audio of FAILED / TIMED_OUT jobs is kept this long for /retry.",
+    )
+    job_store_max_mb: float = Field(
+        2048.0,
+        ge=0,
+        description="New jobs are refused with 507 once the job store holds this much (0: none).",
     )
     runsync_wait_s: float = Field(90.0, gt=0, description="Default wait of /runsync.")
     webhook_secret: SecretStr | None = Field(
@@ -104,6 +144,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    def named_keys(self) -> list[tuple[str, str]]:
+        """(name, key) of every API key: `name:key` entries keep their name, others are
+        called `key-` and 8 hex digits of the key's SHA-256 (stable, and not the key)."""
+        out = []
+        for secret in self.api_keys:
+            value = secret.get_secret_value()
+            named = _NAMED_KEY.fullmatch(value)
+            if named:
+                out.append((named[1], named[2]))
+            else:
+                out.append((f"key-{hashlib.sha256(value.encode()).hexdigest()[:8]}", value))
+        return out
 
     @property
     def job_store_url(self) -> str:
@@ -130,6 +190,10 @@ class Settings(BaseSettings):
             local_files_only=self.local_files_only,
             model_idle_unload_s=self.model_idle_unload_s,
         )
+
+
+# `name:key`: a short name made of letters, digits, `_.-`, then the key itself.
+_NAMED_KEY = re.compile(r"([A-Za-z0-9_.-]{1,64}):(.+)", re.DOTALL)
 
 
 def _default_data_dir() -> Path:

@@ -22,6 +22,9 @@ import numpy as np
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512  # Silero's window at 16 kHz: one probability per 32 ms
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+# Speech a chunk must still hold once both pads are taken off `chunk_size`: below this a long
+# region would be cut into pieces of a frame or two (thousands of near-empty chunks).
+MIN_CHUNK_SPEECH_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,19 @@ class VadOptions:
             raise ValueError("min_speech_ms, min_silence_ms and speech_pad_ms must be >= 0")
         if not 1.0 <= self.chunk_size <= 30.0:
             raise ValueError(f"chunk_size must be between 1 and 30 seconds, got {self.chunk_size}")
+        check_pad_fits(self.speech_pad_ms, self.chunk_size)
+
+
+def check_pad_fits(speech_pad_ms: float, chunk_size: float) -> None:
+    """ValueError naming both options when two pads leave (almost) no room for speech in a
+    chunk: such requests are refused up front instead of cut into thousands of tiny pieces."""
+    room = chunk_size - 2 * speech_pad_ms / 1000
+    if room < MIN_CHUNK_SPEECH_S:
+        raise ValueError(
+            f"speech_pad_ms ({speech_pad_ms:g}) is too large for chunk_size ({chunk_size:g} s): "
+            f"chunk_size - 2 * speech_pad_ms must leave at least {MIN_CHUNK_SPEECH_S:g} s "
+            "of speech per chunk"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,10 +151,15 @@ def speech_regions(probs: np.ndarray, options: VadOptions) -> list[tuple[int, in
 
 def _cut_long(start: int, end: int, probs: np.ndarray, max_frames: int) -> list[tuple[int, int]]:
     """Cut a region longer than max_frames at its least speech-like frame (WhisperX's rule:
-    look in the second half of the allowed window so pieces are never tiny)."""
+    look in the second half of the allowed window so pieces are never tiny).
+
+    Every cut is at least one frame after the previous one, so the loop ends after at most
+    `end - start` rounds whatever `max_frames` is."""
+    max_frames = max(1, max_frames)
     pieces = []
     while end - start > max_frames:
-        lo, hi = start + max_frames // 2, start + max_frames
+        lo = start + max(1, max_frames // 2)
+        hi = max(lo + 1, start + max_frames)
         cut = lo + int(np.argmin(probs[lo:hi]))
         pieces.append((start, cut))
         start = cut

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,11 @@ class SubtitleOptions:
     pause_split: float | None = 3.0
 
     def __post_init__(self) -> None:
+        # One rule for every number: inf and nan are refused (they break the cue arithmetic).
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         if self.max_line_width is not None and self.max_line_width < 1:
             raise ValueError(f"max_line_width must be >= 1, got {self.max_line_width}")
         if self.max_line_count is not None:

@@ -57,6 +57,12 @@ _RENAMED = {
 }
 
 
+# Far more than the options there are, far fewer than a hostile body can hold.
+MAX_INPUT_KEYS = 200
+# Validation problems listed in one message; the rest are counted.
+_MAX_LISTED = 10
+
+
 class JobInputError(ValueError):
     """The job input cannot be used; the message says what to change. `code` is stable."""
 
@@ -111,6 +117,13 @@ class JobInput(TranscribeOptions):
             raise JobInputError(
                 f"the job input must be a JSON object such as "
                 f'{{"audio_base_64": "..."}}, not {type(raw).__name__}'
+            )
+        if len(raw) > MAX_INPUT_KEYS:
+            # Refused before validation: hundreds of thousands of unknown keys would otherwise
+            # cost seconds of suggestions and a message of megabytes.
+            raise JobInputError(
+                f"the job input has {len(raw)} keys; at most {MAX_INPUT_KEYS} are accepted "
+                f"(valid options: {', '.join(cls.valid_keys())})"
             )
         try:
             return cls.model_validate(raw)
@@ -316,19 +329,22 @@ def describe_errors(exc: ValidationError) -> str:
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
         names = []
-        for key in unknown:
+        for key in unknown[:_MAX_LISTED]:
             hint = _RENAMED.get(key.lower())
             if hint is None and (close := difflib.get_close_matches(key, valid, n=1, cutoff=0.7)):
                 hint = f"did you mean {close[0]!r}?"
-            names.append(f"{key!r}" + (f" ({hint})" if hint else ""))
+            names.append(_shorten(key, 40) + (f" ({hint})" if hint else ""))
+        if len(unknown) > _MAX_LISTED:
+            names.append(f"and {len(unknown) - _MAX_LISTED} more")
         noun = "option" if len(unknown) == 1 else "options"
         parts.append(f"unknown input {noun} {', '.join(names)}; valid options: {', '.join(valid)}")
-    for error in exc.errors():
-        if error["type"] == "extra_forbidden":
-            continue
-        message = error["msg"].removeprefix("Value error, ")
-        where = ".".join(str(p) for p in error["loc"])
+    others = [e for e in exc.errors() if e["type"] != "extra_forbidden"]
+    for error in others[:_MAX_LISTED]:
+        message = str(error["msg"]).removeprefix("Value error, ")[:300]
+        where = ".".join(str(p) for p in error["loc"])[:100]
         parts.append(f"{where}: {message}" if where else message)
+    if len(others) > _MAX_LISTED:
+        parts.append(f"and {len(others) - _MAX_LISTED} more problems")
     return "; ".join(parts)
 
 

@@ -58,6 +58,9 @@ class Job:
     worker: str | None = None
     lease_until: float | None = None
     cancel_requested: bool = False
+    owner: str | None = None
+    """The name of the API key that submitted the job (None on an open server): only that
+    key sees it."""
     webhook_due: float | None = None
     """Set while a webhook delivery is owed: until this time the process that ended the job
     is delivering it; after it, any process may (the one that ended it may have died)."""

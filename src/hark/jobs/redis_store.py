@@ -73,6 +73,8 @@ _FINISH = """
 if not held(ARGV[1], ARGV[2]) then return 0 end
 redis.call('HSET', P .. 'job:' .. ARGV[1], 'output', ARGV[4], 'error', ARGV[5])
 ended(ARGV[1], ARGV[3], ARGV[6], ARGV[7], ARGV[8])
+-- A failed job's audio is kept for a retry, but only for the (short) failed-audio time.
+redis.call('EXPIRE', P .. 'audio:' .. ARGV[1], ARGV[9])
 return 1
 """
 
@@ -130,6 +132,7 @@ for _, id in ipairs(ids) do
     redis.call('HSET', key, 'status', 'IN_QUEUE', 'worker', '', 'lease_until', '')
     redis.call('ZREM', P .. 'leases', id)
     redis.call('RPUSH', P .. 'queue', id)
+    redis.call('HINCRBY', P .. 'stats', 'retried', 1)
   end
 end
 return #ids
@@ -262,7 +265,8 @@ class RedisStore(JobStore):
         out = json.dumps(output) if output is not None else ""
         now = time.time()
         due = now + self.policy.webhook_lease_s
-        args = (job_id, worker, str(status), out, error, now, self._retention(), due)
+        audio_s = max(1, int(min(self.policy.failed_audio_s, self.policy.retention_s)))
+        args = (job_id, worker, str(status), out, error, now, self._retention(), due, audio_s)
         if not self._call("finish", *args):
             return None
         return self.get(job_id)
@@ -307,6 +311,10 @@ class RedisStore(JobStore):
             "inQueue": int(queued),
             "retried": stats.get("retried", 0),
         }
+
+    def size_bytes(self) -> int:
+        # The whole Redis database's memory: the store is the one user Hark expects.
+        return int(self._r.info("memory").get("used_memory", 0))
 
     def close(self) -> None:
         self._r.close()

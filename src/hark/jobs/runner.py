@@ -24,6 +24,7 @@ from hark.jobs.input import JobInputError, download
 from hark.jobs.model import Job, Status
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.jobs.store import JobStore
+from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
@@ -33,6 +34,7 @@ from hark.settings import Settings
 logger = logging.getLogger(__name__)
 
 Notify = Callable[[Job], None]
+MAX_ERROR_CHARS = 2000  # a job's stored error message, at most
 
 
 @dataclass(eq=False)
@@ -137,7 +139,8 @@ class JobRunner:
             self._running[job.id] = running
         if self._stopping.is_set():
             running.stop("shutdown")
-        logger.info("job %s started (attempt %d)", job.id, job.attempts)
+        # The owner is the API key's name (never the key itself).
+        logger.info("job %s of %s started (attempt %d)", job.id, job.owner or "-", job.attempts)
         status, output, error = Status.FAILED, None, None
         try:
             if running.cancel.is_set():
@@ -153,12 +156,14 @@ class JobRunner:
             status = Status.TIMED_OUT if running.reason == "timeout" else Status.CANCELLED
             if status is Status.TIMED_OUT:
                 error = f"the job ran longer than its {self._timeout(job):g} s limit"
-        except (JobInputError, AudioError, ModelError) as exc:
+        except (JobInputError, AudioError, ModelError, ModelNotAllowed) as exc:
             error = str(exc)
         except Exception as exc:  # one job's failure must not stop the worker
             logger.exception("job %s failed", job.id)
             error = f"internal error while transcribing ({type(exc).__name__}: {exc})"
         self._forget(job)
+        if error is not None and len(error) > MAX_ERROR_CHARS:  # stored records stay small
+            error = error[: MAX_ERROR_CHARS - 3] + "..."
         try:
             final = self.store.finish(job.id, self.worker_id, status, output, error)
         except Exception:
@@ -170,7 +175,8 @@ class JobRunner:
 
     def _transcribe(self, job: Job, running: _Running) -> dict[str, Any]:
         s = self.settings
-        options = TranscribeOptions.model_validate(job.options)
+        # Checked again here: the job may predate the server's current model settings.
+        options = allowed_models(TranscribeOptions.model_validate(job.options), s)
         limit = min(s.max_audio_seconds, options.max_duration or s.max_audio_seconds)
         batch_size = options.batch_size or s.batch_size
         options = options.model_copy(update={"max_duration": limit, "batch_size": batch_size})
@@ -193,7 +199,9 @@ class JobRunner:
         return whisperx_output(transcript, job.output_formats)
 
     def _timeout(self, job: Job) -> float:
-        return job.timeout_s or self.settings.job_timeout_s
+        """The job's execution limit: its policy's, but never more than the server's."""
+        limits = [t for t in (job.timeout_s, self.settings.job_timeout_s) if t > 0]
+        return min(limits, default=0.0)
 
     def _forget(self, job: Job) -> None:
         with self._lock:

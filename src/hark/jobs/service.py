@@ -7,17 +7,20 @@ workers start once the scheduler exists (`start(scheduler)`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from hark.jobs.input import AudioFetchError, _checked_address
-from hark.jobs.model import Job
+from hark.jobs.model import Job, Status
 from hark.jobs.runner import JobRunner
 from hark.jobs.store import Idempotency, JobStore, Policy, open_store
 from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
+from hark.model_access import ModelNotAllowed, allowed_models
+from hark.options import TranscribeOptions
 from hark.scheduler import Scheduler
 from hark.settings import Settings
 
@@ -33,12 +36,15 @@ class JobService:
             attempts=settings.webhook_attempts,
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
+            allow_private=settings.allow_private_urls,
         )
         policy = Policy(
             lease_s=settings.job_lease_s,
             max_attempts=settings.job_max_attempts,
             retention_s=settings.job_retention_s,
             webhook_lease_s=self.webhooks.lease_s,
+            failed_audio_s=settings.job_failed_audio_retention_s,
+            max_bytes=int(settings.job_store_max_mb * 1e6),
         )
         self.store = store or open_store(settings.job_store_url, policy)
         self.runner: JobRunner | None = None
@@ -58,13 +64,24 @@ class JobService:
         self.runner.start()
         logger.info("job workers started: %s", self.runner.worker_id)
 
-    def submit(self, body: Any, idempotency: Idempotency | None = None) -> Job:
-        """Store a new job from a `/run` body; raises BadJobRequest for a non-job body. With
-        `idempotency`, a retry of a submission gets the job the first one stored (and
-        IdempotencyConflict when the key came with another request)."""
+    def submit(
+        self, body: Any, idempotency: Idempotency | None = None, owner: str | None = None
+    ) -> Job:
+        """Store a new job from a `/run` body for API key `owner`; raises BadJobRequest for a
+        non-job body, StoreFullError when the store is at its size limit. With `idempotency`,
+        a retry of a submission gets the job the first one stored (and IdempotencyConflict
+        when the key came with another request)."""
+        self.store.check_room()
         job, audio = new_job(body, int(self.settings.max_upload_mb * 1024 * 1024))
+        job.owner = owner
         if job.webhook:
             self._check_webhook(job.webhook)
+        if not job.status.final:
+            try:
+                allowed_models(TranscribeOptions.model_validate(job.options), self.settings)
+            except ModelNotAllowed as exc:  # fails at once, as any input that cannot run
+                job.status, job.error, job.finished_at = Status.FAILED, str(exc), time.time()
+                job.options, audio = {}, None
         stored = self.store.submit(job, audio, idempotency)
         if stored.id != job.id:
             return stored  # a retry: the first submission is already on its way

@@ -44,6 +44,9 @@ class SqliteStore(JobStore):
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # acknowledged means on disk
+        # The WAL file is truncated back to this after each checkpoint instead of keeping its
+        # largest size forever (a burst of big uploads left hundreds of MB behind).
+        self._db.execute("PRAGMA journal_size_limit=67108864")
         self._db.executescript(_SCHEMA)
         # A database made by an older Hark: add the columns Job has gained since.
         have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
@@ -257,6 +260,7 @@ class SqliteStore(JobStore):
                     self._bump(db, "failed")
                 else:
                     self._update(db, job.id, status=Status.IN_QUEUE, worker=None, lease_until=None)
+                    self._bump(db, "retried")
             return len(rows)
 
     def webhook_sent(self, job_id: str) -> None:
@@ -278,8 +282,15 @@ class SqliteStore(JobStore):
             return jobs
 
     def purge(self) -> int:
-        cutoff = time.time() - self.policy.retention_s
+        now = time.time()
+        cutoff = now - self.policy.retention_s
         with self._tx() as db:
+            # Failed jobs keep their audio for a retry, but only for failed_audio_s.
+            db.execute(
+                "UPDATE jobs SET audio = NULL WHERE audio IS NOT NULL AND status IN (?, ?) "
+                "AND finished_at < ?",
+                (*RETRYABLE, now - self.policy.failed_audio_s),
+            )
             purged = db.execute(
                 "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)
             ).rowcount
@@ -304,6 +315,13 @@ class SqliteStore(JobStore):
             "inQueue": live.get(Status.IN_QUEUE, 0),
             "retried": stats.get("retried", 0),
         }
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+            size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
 
     def close(self) -> None:
         with self._lock:

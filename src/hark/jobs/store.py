@@ -16,6 +16,10 @@ from typing import Any
 from hark.jobs.model import Job, Status
 
 
+class StoreFullError(RuntimeError):
+    """The store holds `Policy.max_bytes` already: new jobs wait until old ones are purged."""
+
+
 class IdempotencyConflict(ValueError):
     """An idempotency key already used for a different request."""
 
@@ -44,6 +48,11 @@ class Policy:
     # How long the process that ended a job has to deliver its webhook before any other
     # process may deliver it again (at least one delivery, possibly two after a crash).
     webhook_lease_s: float = 120.0
+    # How long the audio of a FAILED / TIMED_OUT job is kept for a retry (then deleted; the
+    # job itself stays for retention_s).
+    failed_audio_s: float = 3600.0
+    # New jobs are refused once the store holds this many bytes (0: no limit).
+    max_bytes: int = 0
 
 
 class JobStore(ABC):
@@ -115,7 +124,20 @@ class JobStore(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, int]:
-        """RunPod's /health `jobs`: completed, failed, inProgress, inQueue, retried."""
+        """RunPod's /health `jobs`: completed, failed, inProgress, inQueue, retried (a /retry,
+        or a re-queue after the job's worker died)."""
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """About how many bytes the store holds (for `Policy.max_bytes`)."""
+
+    def check_room(self) -> None:
+        """StoreFullError when the store is at its size limit."""
+        limit = self.policy.max_bytes
+        if limit and self.size_bytes() >= limit:
+            raise StoreFullError(
+                f"the job store is full ({limit / 1e6:g} MB); retry once finished jobs are purged"
+            )
 
     def close(self) -> None:
         return None

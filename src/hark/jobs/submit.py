@@ -28,7 +28,7 @@ def new_job(body: Any, max_bytes: int) -> tuple[Job, bytes | None]:
         request = JobInput.parse(body["input"])
         audio = None if request.url else request.fetch_audio(max_bytes=max_bytes)
     except JobInputError as exc:
-        job.status, job.error, job.finished_at = Status.FAILED, str(exc), time.time()
+        job.status, job.error, job.finished_at = Status.FAILED, str(exc)[:2000], time.time()
         return job, None
     job.audio_url = request.url
     job.output_formats = list(request.output_formats)

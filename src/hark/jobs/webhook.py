@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from hark.net import NonPublicAddressError, pinned_request, resolve_checked
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hark-Signature"
@@ -40,8 +42,10 @@ class WebhookSender:
         attempts: int = 5,
         backoff_s: float = 2.0,
         timeout_s: float = 10.0,
+        allow_private: bool = False,
     ) -> None:
         self.secret = secret
+        self.allow_private = allow_private
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
@@ -86,11 +90,18 @@ class WebhookSender:
             for attempt in range(1, self.attempts + 1):
                 headers["X-Hark-Attempt"] = str(attempt)
                 try:
-                    response = c.post(url, content=body, headers=headers)
+                    # Resolved and checked at every attempt, and sent to the checked address:
+                    # a name that turns private after the job was accepted reaches nothing.
+                    parsed = httpx.URL(url)
+                    address = resolve_checked(parsed, allow_private=self.allow_private)
+                    response = c.post(content=body, **pinned_request(parsed, address, headers))
                     if response.is_success:
                         return True
                     reason = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
+                except NonPublicAddressError as exc:
+                    logger.warning("webhook for job %s refused: %s", job["id"], exc)
+                    return False
+                except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError) as exc:
                     reason = str(exc) or type(exc).__name__
                 logger.warning(
                     "webhook for job %s, attempt %d/%d: %s",

@@ -23,6 +23,7 @@ from typing import Any
 from hark.audio import AudioError
 from hark.jobs.input import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
+from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.runpod.config import RunpodSettings, hark_settings
@@ -109,6 +110,10 @@ class Worker:
         options = request.transcribe_options(
             max_duration=limit, batch_size=request.batch_size or self.settings.batch_size
         )
+        try:  # model options name only what the worker's operator made available
+            options = allowed_models(options, self.settings)
+        except ModelNotAllowed as exc:
+            raise JobInputError(str(exc)) from None
         audio = request.fetch_audio(
             max_bytes=int(self.settings.max_upload_mb * 1_000_000),
             timeout=self.settings.url_timeout_s,

@@ -1,4 +1,8 @@
-"""Optional bearer-token authentication (`HARK_API_KEYS`), compared in constant time."""
+"""Optional bearer-token authentication (`HARK_API_KEYS`), compared in constant time.
+
+A request with a valid key carries the key's name (`request.state.caller`): jobs belong to it,
+and logs and metrics show it. The key itself is never stored, logged or counted.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,24 @@ bearer = HTTPBearer(auto_error=False, description="An API key from HARK_API_KEYS
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-def key_matches(settings: Settings, presented: str) -> bool:
+def key_name(settings: Settings, presented: str) -> str | None:
+    """The name of the API key `presented`, or None when it is not one of the keys."""
     given = presented.encode()
+    found = None
     # Every key is compared, whatever matched earlier, so timing says nothing about which.
-    matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in settings.api_keys]
-    return any(matches)
+    for name, key in settings.named_keys():
+        if hmac.compare_digest(given, key.encode()) and found is None:
+            found = name
+    return found
+
+
+def key_matches(settings: Settings, presented: str) -> bool:
+    return key_name(settings, presented) is not None
+
+
+def caller(request: Request) -> str | None:
+    """The name of the key the request came with; None on an open server."""
+    return getattr(request.state, "caller", None)
 
 
 def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> None:
@@ -34,10 +51,15 @@ def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -
             "an API key is required: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if not key_matches(settings, credentials.credentials):
+    name = key_name(settings, credentials.credentials)
+    if name is None:
         raise ApiError(
             401, "unauthorized", "invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    request.state.caller = name
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.key_requests.labels(key=name).inc()
 
 
 async def require_key(request: Request, credentials: Credentials) -> None:

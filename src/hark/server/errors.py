@@ -12,11 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hark.audio import AudioError
 from hark.models import ModelError
 
 logger = logging.getLogger(__name__)
+
+_MAX_LISTED = 10  # validation problems listed in one message
+MAX_MESSAGE_CHARS = 2000  # no error body is larger than this, whatever it quotes
 
 # Input problems found while decoding: media we cannot read is "unsupported" (415); media we
 # can read but that is broken or empty is a bad request (400).
@@ -65,6 +69,8 @@ def error_response(
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.errors.labels(code=code).inc()
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
@@ -77,13 +83,23 @@ def _code_for(status: int) -> str:
 
 
 def validation_message(errors: Any) -> str:
-    """`field: problem; field: problem` from pydantic/FastAPI error dicts."""
+    """`field: problem; field: problem` from pydantic/FastAPI error dicts (the first ten, each
+    cut short: an error body stays small whatever the request held)."""
+    errors = list(errors)
     parts = []
-    for err in errors:
+    for err in errors[:_MAX_LISTED]:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "form")]
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")[:300]
+        where = ".".join(loc)[:100]
+        parts.append(f"{where}: {msg}" if loc else msg)
+    if len(errors) > _MAX_LISTED:
+        parts.append(f"and {len(errors) - _MAX_LISTED} more problems")
     return "; ".join(parts) or "invalid request"
+
+
+def shorten(value: str, limit: int = 64) -> str:
+    """`value` quoted, cut to `limit` characters: ids and names echoed in error messages."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -123,8 +139,36 @@ def install_error_handlers(app: FastAPI) -> None:
             request, exc.status_code, _code_for(exc.status_code), message, exc.headers
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Logged in full here, answered without details: tracebacks stay in the server log.
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "internal_error", "internal server error")
+    # Not an exception handler for Exception: Starlette re-raises those after answering, so
+    # the server would log every 500 twice. This middleware answers and logs it once.
+    app.add_middleware(_Unexpected)
+
+
+class _Unexpected:
+    """Turn an unexpected exception into a 500 JSON error, logged once with its traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            request = Request(scope)
+            # Logged in full here, answered without details: tracebacks stay in the server log.
+            logger.exception("unhandled error on %s %s", request.method, request.url.path)
+            if started:  # too late for an error body: the connection is closed
+                return
+            response = error_response(request, 500, "internal_error", "internal server error")
+            await response(scope, receive, send)

@@ -33,6 +33,10 @@ class ClientGone(Exception):
     """The client disconnected before its result was ready."""
 
 
+class DeadlineExceeded(Exception):
+    """The job ran past its deadline and was stopped."""
+
+
 class InferenceExecutor:
     def __init__(
         self,
@@ -62,10 +66,13 @@ class InferenceExecutor:
         self,
         job: Callable[[threading.Event], T],
         disconnected: Disconnected | None = None,
+        deadline_s: float = 0.0,
     ) -> T:
         """Run `job(cancel_event)` in a worker thread once a slot is free; returns its result.
 
         Raises ApiError(503) when the queue is full and ClientGone when the client leaves.
+        After `deadline_s` seconds of running (0: never) the cancel event is set, and once the
+        job has stopped (at its next batch) DeadlineExceeded is raised: its slot is free then.
         """
         if self.saturated:
             raise ApiError(
@@ -85,7 +92,7 @@ class InferenceExecutor:
         future = asyncio.get_running_loop().run_in_executor(self._pool, job, cancel)
         # The slot is freed when the thread really ends, even if this coroutine is cancelled.
         future.add_done_callback(lambda _f: self._finish(time.perf_counter() - started))
-        return await self._watch(future, cancel, disconnected)
+        return await self._watch(future, cancel, disconnected, deadline_s)
 
     async def _acquire(self, disconnected: Disconnected | None) -> None:
         if disconnected is None:
@@ -104,13 +111,27 @@ class InferenceExecutor:
             raise
 
     async def _watch(
-        self, future: asyncio.Future[T], cancel: threading.Event, disconnected: Disconnected | None
+        self,
+        future: asyncio.Future[T],
+        cancel: threading.Event,
+        disconnected: Disconnected | None,
+        deadline_s: float = 0.0,
     ) -> T:
+        deadline = time.monotonic() + deadline_s if deadline_s > 0 else math.inf
+        timed_out = False
         try:
             while True:
                 done, _ = await asyncio.wait({future}, timeout=_POLL_SECONDS)
                 if done:
+                    if timed_out:
+                        try:
+                            return future.result()  # it finished anyway: the answer stands
+                        except Cancelled:
+                            raise DeadlineExceeded() from None
                     return future.result()
+                if not cancel.is_set() and time.monotonic() >= deadline:
+                    timed_out = True
+                    cancel.set()
                 if disconnected is not None and not cancel.is_set() and await disconnected():
                     cancel.set()
         except asyncio.CancelledError:

@@ -15,7 +15,7 @@ from hark.pipeline import LanguageResult
 from hark.scheduler import CancelledError, QueueFullError, ShuttingDownError
 from hark.schema import Transcript
 from hark.server.errors import ApiError
-from hark.server.executor import Cancelled, ClientGone
+from hark.server.executor import Cancelled, ClientGone, DeadlineExceeded
 from hark.server.state import ServerState
 from hark.server.uploads import Upload
 
@@ -61,8 +61,16 @@ async def detect_language(
 
 
 async def _run(request: Request, state: ServerState, job: Callable[[threading.Event], T]) -> T:
+    deadline = state.settings.request_timeout_s
     try:
-        return await state.executor.run(job, request.is_disconnected)
+        return await state.executor.run(job, request.is_disconnected, deadline)
+    except DeadlineExceeded:
+        raise ApiError(
+            504,
+            "deadline_exceeded",
+            f"the request's work took longer than the server's limit of {deadline:g} s "
+            "(HARK_REQUEST_TIMEOUT_S); send shorter audio, or use /run for long files",
+        ) from None
     except (ClientGone, Cancelled):
         # Nobody reads this answer; it keeps the logs and metrics honest (nginx's code).
         raise ApiError(499, "client_closed_request", "the client disconnected") from None

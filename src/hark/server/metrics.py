@@ -5,6 +5,9 @@ Names and labels (the Grafana dashboard is built from them):
 - hark_http_request_duration_seconds{route,method}  histogram
 - hark_http_requests_in_flight                      gauge
 - hark_errors_total{code}                           counter, one per error body sent
+- hark_api_key_requests_total{key}                  counter, authenticated requests by the
+                                                    key's name (HARK_API_KEYS `name:key`),
+                                                    never the key itself
 - hark_audio_seconds_total{task}                    counter, audio processed successfully
 - hark_inference_seconds{task}                      histogram, time on the model per request
 - hark_realtime_factor{task}                        histogram, inference seconds / audio seconds
@@ -81,6 +84,12 @@ class Metrics:
             "hark_http_requests_in_flight", "HTTP requests being handled.", registry=r
         )
         self.errors = Counter("hark_errors", "Error responses by error code.", ["code"], registry=r)
+        self.key_requests = Counter(
+            "hark_api_key_requests",
+            "Authenticated requests by API key name (never the key).",
+            ["key"],
+            registry=r,
+        )
         self.audio_seconds = Counter(
             "hark_audio_seconds", "Seconds of audio processed.", ["task"], registry=r
         )

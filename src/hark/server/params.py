@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from hark.formats import SubtitleOptions
+from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
 from hark.server.errors import ApiError, invalid, validation_message
 from hark.server.uploads import Repeated
@@ -82,6 +83,10 @@ def transcribe_options(
         options = TranscribeOptions(**values)
     except ValidationError as exc:
         raise ApiError(422, "invalid_parameter", validation_message(exc.errors())) from None
+    try:
+        options = allowed_models(options, settings)
+    except ModelNotAllowed as exc:
+        raise ApiError(422, "invalid_parameter", str(exc)) from None
     limit = settings.max_audio_seconds
     if options.max_duration is None or options.max_duration > limit:
         options = options.model_copy(update={"max_duration": limit})

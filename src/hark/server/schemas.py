@@ -57,12 +57,14 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     reasons = {
         400: "Broken or empty audio, or a body that cannot be parsed",
         401: "Missing or wrong API key",
-        404: "Unknown model",
+        404: "Unknown model, or unknown job (or one of another API key)",
         409: "compute_type differs from the loaded model",
         413: "Upload or audio duration over the server's limits",
         415: "Not audio, or media without an audio track",
         422: "Invalid parameter (the message names the field)",
         503: "Queue full or model still loading; see Retry-After",
+        504: "The work passed the server's deadline (HARK_REQUEST_TIMEOUT_S) and was stopped",
+        507: "The job store is full (HARK_JOB_STORE_MAX_MB); see Retry-After",
     }
     return {s: {"model": ErrorBody, "description": reasons[s]} for s in statuses}
 

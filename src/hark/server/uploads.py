@@ -87,6 +87,13 @@ async def read_request(request: Request, max_bytes: int) -> RequestData:
             spool.write(chunk)
         spool.seek(0)
         data.upload = Upload(spool, None, _size(spool))
+    elif ctype:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"cannot read a {ctype[:100]} body: send multipart/form-data, a form, JSON, or the "
+            "raw audio as audio/*, video/* or application/octet-stream",
+        )
     return data
 
 
@@ -121,10 +128,7 @@ async def _read_json(request: Request, max_bytes: int, data: RequestData) -> Non
     # Base64 is 4/3 of the audio's size.
     body = _limited(request, max_bytes, slack=max_bytes // 3 + _FORM_OVERHEAD)
     raw = b"".join([chunk async for chunk in body.stream()])
-    try:
-        payload = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_body", f"the body is not valid JSON: {exc}") from None
+    payload = load_json(raw or b"{}")
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_body", "the JSON body must be an object")
     audio = payload.pop("audio", None)
@@ -147,6 +151,19 @@ async def _read_json(request: Request, max_bytes: int, data: RequestData) -> Non
     spool.seek(0)
     name = filename if isinstance(filename, str) else None
     data.upload = Upload(spool, name, len(decoded))
+
+
+def load_json(raw: bytes) -> Any:
+    """A JSON body, or ApiError(400) with a short message: malformed, not UTF-8, or nested
+    deeper than the parser allows (Python's parser stops with RecursionError within
+    microseconds, long before memory matters)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "invalid_body", "the JSON body is nested too deeply") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = str(exc)[:200]
+        raise ApiError(400, "invalid_body", f"the body is not valid JSON: {reason}") from None
 
 
 def _limited(request: Request, max_bytes: int, slack: int = 0) -> Request:

@@ -43,9 +43,13 @@ async def _checked_address(url: httpx.URL, allow_private: bool) -> str:
     try:
         return checked_address(infos, allow_private=allow_private)
     except NonPublicAddressError as exc:
-        raise invalid(
-            "audio_url", f"{url.host!r} resolves to a non-public address ({exc.address}); refused"
+        raise ApiError(
+            400,
+            "audio_url_failed",
+            f"audio_url: {url.host!r} resolves to a non-public address ({exc.address}); refused",
         ) from None
+    except OSError as exc:
+        raise ApiError(400, "audio_url_failed", f"cannot resolve {url.host!r}: {exc}") from None
 
 
 async def _download(url: httpx.URL, address: str, max_bytes: int, timeout: float) -> Upload:

@@ -69,7 +69,7 @@ _DETECT_FIELDS = {
     "/asr",
     summary="Transcribe or translate a file",
     response_class=Response,
-    responses={**ASR_RESPONSES, **error_responses(400, 401, 409, 413, 415, 422, 503)},
+    responses={**ASR_RESPONSES, **error_responses(400, 401, 409, 413, 415, 422, 503, 504)},
     openapi_extra={
         "parameters": query_parameters(_ASR_FIELDS),
         "requestBody": form_body({**_UPLOADS, **_ASR_FIELDS}, json_audio=True),

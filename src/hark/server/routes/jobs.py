@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from hark.jobs.model import Job
-from hark.jobs.store import Idempotency, IdempotencyConflict
+from hark.jobs.store import Idempotency, IdempotencyConflict, StoreFullError
 from hark.jobs.submit import BadJobRequest
-from hark.server.auth import require_key
-from hark.server.errors import ApiError
+from hark.server.auth import caller, require_key
+from hark.server.errors import ApiError, shorten
 from hark.server.schemas import error_responses
 from hark.server.state import ServerState, get_state
 
@@ -68,13 +68,17 @@ async def _submit(request: Request, state: ServerState) -> Job:
     raw = await request.body()
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise ApiError(400, "invalid_body", "the JSON body is nested too deeply") from None
     except ValueError:
         raise ApiError(400, "invalid_body", 'the body must be JSON {"input": {...}}') from None
     idempotency = _idempotency(request, raw)
     try:
-        return await asyncio.to_thread(state.jobs.submit, body, idempotency)
+        return await asyncio.to_thread(state.jobs.submit, body, idempotency, caller(request))
     except BadJobRequest as exc:
         raise ApiError(400, "invalid_body", str(exc)) from None
+    except StoreFullError as exc:
+        raise ApiError(507, "store_full", str(exc), headers={"Retry-After": "60"}) from None
     except IdempotencyConflict as exc:
         raise ApiError(422, "idempotency_conflict", str(exc)) from None
 
@@ -91,14 +95,14 @@ def _idempotency(request: Request, raw: bytes) -> Idempotency | None:
             "invalid_idempotency_key",
             f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters (e.g. a UUID)",
         )
-    caller = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()[:16]
-    return Idempotency(f"{caller}:{key}", hashlib.sha256(raw).hexdigest())
+    owner = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()[:16]
+    return Idempotency(f"{owner}:{key}", hashlib.sha256(raw).hexdigest())
 
 
 @router.post(
     "/run",
     summary="Queue a job",
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 413, 422, 507),
     openapi_extra={"requestBody": _JOB_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
 )
 async def run(request: Request) -> JSONResponse:
@@ -110,7 +114,7 @@ async def run(request: Request) -> JSONResponse:
 @router.post(
     "/runsync",
     summary="Run a job and wait for it",
-    responses=error_responses(400, 401, 413, 422),
+    responses=error_responses(400, 401, 413, 422, 507),
     openapi_extra={"requestBody": _JOB_BODY, "parameters": [_IDEMPOTENCY_PARAMETER]},
 )
 async def runsync(
@@ -121,6 +125,7 @@ async def runsync(
     `HARK_RUNSYNC_WAIT_S`); then poll `/status/{id}`."""
     state = get_state(request)
     job = await _submit(request, state)
+    owner = caller(request)
     wait_s = wait / 1000 if wait else state.settings.runsync_wait_s
     deadline = time.monotonic() + wait_s
     delay = 0.05
@@ -129,16 +134,22 @@ async def runsync(
             break  # the job goes on; its status stays available
         await asyncio.sleep(delay)
         delay = min(0.5, delay * 1.5)
-        job = await _get(state, job.id)
+        job = await _get(state, job.id, owner)
     if job.status.final:
         return JSONResponse(job.public())
     return JSONResponse({"id": job.id, "status": str(job.status)})
 
 
-async def _get(state: ServerState, job_id: str) -> Job:
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, "job_not_found", f"no job {shorten(job_id)} (unknown, or purged)")
+
+
+async def _get(state: ServerState, job_id: str, owner: str | None) -> Job:
+    """The job, if the caller's key owns it: another key's job is as unknown as a missing one
+    (404, same message), so ids say nothing across keys."""
     job = await asyncio.to_thread(state.jobs.store.get, job_id)
-    if job is None:
-        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+    if job is None or job.owner != owner:
+        raise _not_found(job_id)
     return job
 
 
@@ -146,7 +157,7 @@ async def _get(state: ServerState, job_id: str) -> Job:
 async def status(request: Request, job_id: str) -> JSONResponse:
     """`IN_QUEUE | IN_PROGRESS | COMPLETED | FAILED | CANCELLED | TIMED_OUT`, `delayTime` and
     `executionTime` (ms), `output` when completed (progress while running), `error`."""
-    return JSONResponse((await _get(get_state(request), job_id)).public())
+    return JSONResponse((await _get(get_state(request), job_id, caller(request))).public())
 
 
 router.add_api_route(
@@ -162,9 +173,10 @@ router.add_api_route(
 async def cancel(request: Request, job_id: str) -> JSONResponse:
     """Queued: CANCELLED at once. Running: stopped at its next batch (status turns CANCELLED)."""
     state = get_state(request)
+    await _get(state, job_id, caller(request))
     job = await asyncio.to_thread(state.jobs.store.cancel, job_id)
     if job is None:
-        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+        raise _not_found(job_id)
     return JSONResponse({"id": job.id, "status": str(job.status)})
 
 
@@ -174,9 +186,10 @@ async def cancel(request: Request, job_id: str) -> JSONResponse:
 async def retry(request: Request, job_id: str) -> JSONResponse:
     """Queue a FAILED or TIMED_OUT job again, same id and input."""
     state = get_state(request)
+    await _get(state, job_id, caller(request))
     job = await asyncio.to_thread(state.jobs.store.retry, job_id)
     if job is None:
-        raise ApiError(404, "job_not_found", f"no job {job_id!r} (unknown, or purged)")
+        raise _not_found(job_id)
     if job.status.final:
         raise ApiError(
             409, "not_retryable", f"job {job_id} is {job.status}; only FAILED or TIMED_OUT retry"

@@ -67,7 +67,7 @@ _OPENAI_FIELDS: dict[str, dict[str, Any]] = {
 _FIELDS = fields_schema(_OPENAI_FIELDS, skip=_OWN)
 _DOCS: dict[str, Any] = {
     "response_class": Response,
-    "responses": {**OPENAI_RESPONSES, **error_responses(400, 401, 404, 413, 415, 422, 503)},
+    "responses": {**OPENAI_RESPONSES, **error_responses(400, 401, 404, 413, 415, 422, 503, 504)},
     "openapi_extra": {"requestBody": form_body(_FIELDS, required=("file", "model"))},
 }
 
