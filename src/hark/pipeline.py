@@ -30,7 +30,8 @@ from hark.postprocess import (
     sentence_segments,
 )
 from hark.schema import ModelInfo, Transcript
-from hark.vad import SpeechChunk, detect_speech
+from hark.silero import SileroConfig, SileroVad
+from hark.vad import SpeechChunk, detect_speech, speech_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class Pipeline:
         local_files_only: bool = False,
         cpu_threads: int = 0,
         align_compute_type: str = "auto",
+        vad: SileroVad | None = None,
     ) -> None:
         from hark.align import AlignError
         from hark.align.models import check_align_compute_type
@@ -106,6 +108,8 @@ class Pipeline:
             name=model_name, path=model_path, device=asr.device, compute_type=asr.compute_type
         )
         self.load_seconds = load_seconds
+        # The pipeline's own VAD session: its threads (or the GPU), shared by every request.
+        self.vad = vad or SileroVad(SileroConfig(threads=cpu_threads), device=asr.device)
         self._model_kwargs: dict[str, Any] = dict(
             cache_dir=str(download_root) if download_root else None,
             local_files_only=local_files_only or offline_mode(),
@@ -197,7 +201,7 @@ class Pipeline:
         """VAD and language detection."""
         duration = samples.size / SAMPLE_RATE
         report(Progress("vad", 0, duration))
-        chunks = detect_speech(samples, options.vad())
+        chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
         report(Progress("vad", duration, duration))
         language: LanguageResult | None = None
         encoded: dict[int, np.ndarray] = {}
@@ -311,7 +315,7 @@ class Pipeline:
         None when the file holds no speech."""
         options = merge_options(options, overrides)
         samples = load_audio(audio, max_duration=options.max_duration)
-        chunks = detect_speech(samples, options.vad())
+        chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
         if not chunks:
             return None
         return detect_language(self.asr, samples, chunks, options.language_detection_chunks)
@@ -349,6 +353,7 @@ def load_pipeline(
     download_root: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     revision: str | None = None,
+    vad_threads: int = 0,
 ) -> Pipeline:
     """Load the Whisper model once; then call `transcribe` as often as needed.
 
@@ -363,6 +368,7 @@ def load_pipeline(
         "float32" or "int8".
       download_root: model cache directory (default: the Hugging Face cache).
       local_files_only: never download; fail with instructions when a model is missing.
+      vad_threads: threads of the Silero VAD session on CPU (0: cpu_threads, or every core).
 
     Aligners and speaker models load on first use and stay loaded.
     """
@@ -387,6 +393,11 @@ def load_pipeline(
         local_files_only=local_files_only,
         cpu_threads=cpu_threads,
         align_compute_type=align_compute_type,
+        vad=SileroVad(
+            SileroConfig(threads=vad_threads or cpu_threads),
+            device=asr.device,
+            device_index=device_index if isinstance(device_index, int) else device_index[0],
+        ),
     )
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     compute_type: str = Field("default", description="CTranslate2 compute type.")
     cpu_threads: int = Field(0, ge=0, description="CPU threads per decode (0: all).")
     num_workers: int = Field(1, ge=1, description="Concurrent decodes on the model.")
+    vad_threads: int = Field(
+        0, ge=0, description="Threads of the Silero VAD session on CPU (0: cpu_threads or all)."
+    )
     align_compute_type: Literal["auto", "float32", "int8"] = Field(
         "auto", description="Aligner network: auto (int8 copy on CPU, float on GPU)."
     )
@@ -116,6 +119,7 @@ class Settings(BaseSettings):
             compute_type=self.compute_type,
             cpu_threads=self.cpu_threads,
             num_workers=self.num_workers,
+            vad_threads=self.vad_threads,
             align_compute_type=self.align_compute_type,
             download_root=self.download_root,
             local_files_only=self.local_files_only,
