@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -146,15 +146,14 @@ class SileroVad:
         windows = frame_windows(audio, plan.starts[-1] + plan.length)
         probs = np.zeros(plan.starts[-1] + plan.length, dtype=np.float32)
         per_run = max(1, self.config.max_frames_per_run // plan.length)
-        steps = np.arange(plan.length)[:, None]
         for first in range(0, len(plan.starts), per_run):
-            starts = np.asarray(plan.starts[first : first + per_run])
-            x = windows(steps + starts[None, :])  # (time, streams, 4, 256): time-major
+            starts = plan.starts[first : first + per_run]
+            x = windows(starts, plan.length)  # (streams, time, 4, 256)
             state = np.zeros((1, len(starts), HIDDEN), dtype=np.float32)
             (out,) = self.session.run(["probs"], {"windows": x, "h": state, "c": state})
             for k, start in enumerate(starts):
                 skip = 0 if start == 0 else plan.warmup
-                probs[start + skip : start + plan.length] = out[skip:, k]
+                probs[start + skip : start + plan.length] = out[k, skip:]
         return probs[:frames]
 
 
@@ -177,14 +176,15 @@ def plan_streams(frames: int, segment: int, warmup: int) -> StreamPlan:
     return StreamPlan([b * segment for b in range(count)], segment + warmup, warmup)
 
 
-def frame_windows(audio: np.ndarray, total: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The STFT windows the model computes for each frame, gathered for frame indices.
+def frame_windows(audio: np.ndarray, total: int) -> Callable[[Sequence[int], int], np.ndarray]:
+    """The STFT windows the model computes for each frame: `gather(starts, length)` gives
+    them for frames [start, start + length) of each start, as (streams, length, 4, 256).
 
     Frame i is the 576 samples x = audio[512 i - 64 : 512 i + 512] (zeros outside the audio);
     Silero reflect-pads x by 128 on both sides and keeps windows 1..4 of its 256-sample,
     hop-128 STFT: x[0:256], x[128:384], x[256:512], and x[384:576] followed by x[574], x[573],
-    ..., x[511] (the reflection). All are strided views of the audio; gathering them here is
-    one copy, cheaper than slicing and padding inside the graph.
+    ..., x[511] (the reflection). All are strided views of the audio; copying them here, one
+    contiguous block per stream, is cheaper than slicing and padding inside the graph.
     """
     ext = np.zeros(CONTEXT + total * FRAME + 2 * WINDOW, dtype=np.float32)
     ext[CONTEXT : CONTEXT + audio.size] = audio
@@ -198,11 +198,12 @@ def frame_windows(audio: np.ndarray, total: int) -> Callable[[np.ndarray], np.nd
         ext[CONTEXT + FRAME - 2 :], (total, WINDOW - kept), (step, -one), writeable=False
     )
 
-    def gather(index: np.ndarray) -> np.ndarray:
-        out = np.empty((*index.shape, 4, WINDOW), dtype=np.float32)
-        out[..., :3, :] = regular[index]
-        out[..., 3, :kept] = head[index]
-        out[..., 3, kept:] = tail[index]
+    def gather(starts: Sequence[int], length: int) -> np.ndarray:
+        out = np.empty((len(starts), length, 4, WINDOW), dtype=np.float32)
+        for k, start in enumerate(starts):
+            out[k, :, :3] = regular[start : start + length]
+            out[k, :, 3, :kept] = head[start : start + length]
+            out[k, :, 3, kept:] = tail[start : start + length]
         return out
 
     return gather
@@ -238,8 +239,8 @@ def _dense_conv(weight: np.ndarray, length: int, stride: int, pad: int) -> np.nd
 def batched_graph(path: str) -> bytes:
     """The Silero v6 file rebuilt as described in the module docstring (serialized ONNX).
 
-    Inputs: windows (time, streams, 4, 256) from `frame_windows`, h and c (1, streams, 128).
-    Output: probs (time, streams).
+    Inputs: windows (streams, time, 4, 256) from `frame_windows`, h and c (1, streams, 128).
+    Output: probs (streams, time).
     """
     from hark.diarize.onnx_writer import Node, model_bytes
 
@@ -278,7 +279,7 @@ def batched_graph(path: str) -> bytes:
     init["hidden"] = np.array([HIDDEN], np.int64)
 
     nodes = [
-        Node("Shape", ["windows"], ["time_streams"], {"end": 2}),
+        Node("Shape", ["windows"], ["streams_time"], {"end": 2}),
         Node("MatMul", ["windows", "basis_real"], ["real"]),
         Node("MatMul", ["windows", "basis_imag"], ["imag"]),
         Node("Mul", ["real", "real"], ["real2"]),
@@ -294,8 +295,10 @@ def batched_graph(path: str) -> bytes:
             Node("Relu", [f"a{i}"], [f"x{i + 1}"]),
         ]
     nodes += [
-        Node("Concat", ["time_streams", "hidden"], ["sequence_shape"], {"axis": 0}),
-        Node("Reshape", ["x4", "sequence_shape"], ["sequence"]),
+        Node("Concat", ["streams_time", "hidden"], ["encoded_shape"], {"axis": 0}),
+        Node("Reshape", ["x4", "encoded_shape"], ["encoded"]),
+        # The LSTM steps along the first axis: time-major, the streams as its batch.
+        Node("Transpose", ["encoded"], ["sequence"], {"perm": [1, 0, 2]}),
         Node(
             "LSTM",
             ["sequence", *lstm.inputs[1:4], "", "h", "c"],
@@ -307,17 +310,18 @@ def batched_graph(path: str) -> bytes:
         Node("MatMul", ["lstm_relu", "head_w"], ["logit0"]),
         Node("Add", ["logit0", "head_b"], ["logit"]),
         Node("Sigmoid", ["logit"], ["p"]),
-        Node("Reshape", ["p", "time_streams"], ["probs"]),
+        Node("Transpose", ["p"], ["p_streams"], {"perm": [1, 0, 2]}),
+        Node("Reshape", ["p_streams", "streams_time"], ["probs"]),
     ]
     return model_bytes(
         nodes,
         init,
         {
-            "windows": ["time", "streams", 4, WINDOW],
+            "windows": ["streams", "time", 4, WINDOW],
             "h": [1, "streams", HIDDEN],
             "c": [1, "streams", HIDDEN],
         },
-        {"probs": ["time", "streams"]},
+        {"probs": ["streams", "time"]},
         name="silero_vad_v6_batched",
     )
 
