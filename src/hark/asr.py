@@ -94,6 +94,13 @@ class WhisperASR:
         self.compute_type: str = self.ct2.compute_type
         self.is_multilingual: bool = self.ct2.is_multilingual
         self.n_mels: int = self.ct2.n_mels
+        if self.model.feature_extractor.mel_filters.shape[0] != self.n_mels:
+            # faster-whisper sizes its features from preprocessor_config.json and falls back to
+            # 80 bins without it; large-v3 and its derivatives take 128: trust the model.
+            from faster_whisper.feature_extractor import FeatureExtractor
+
+            kwargs = {**getattr(self.model, "feat_kwargs", {}), "feature_size": self.n_mels}
+            self.model.feature_extractor = FeatureExtractor(**kwargs)
 
     @property
     def languages(self) -> list[str]:
