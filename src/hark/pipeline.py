@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -108,6 +109,9 @@ class Pipeline:
             name=model_name, path=model_path, device=asr.device, compute_type=asr.compute_type
         )
         self.load_seconds = load_seconds
+        # Features of the next batch while this one decodes: on a GPU the model would wait
+        # for numpy otherwise; on CPU both compete for the same cores, so off.
+        self.overlap_features = asr.device != "cpu"
         # The pipeline's own VAD session: its threads (or the GPU), shared by every request.
         self.vad = vad or SileroVad(SileroConfig(threads=cpu_threads), device=asr.device)
         self._model_kwargs: dict[str, Any] = dict(
@@ -216,24 +220,46 @@ class Pipeline:
     def decode(
         self, prepared: PreparedAudio, report: ProgressCallback = _no_progress
     ) -> list[ChunkResult]:
-        """The ASR stage for one audio alone, in batches of `batch_size` chunks."""
+        """The ASR stage for one audio alone, in batches of `batch_size` chunks.
+
+        With `overlap_features` the next batch's audio and log-mel features are computed in
+        another thread while the model decodes the current batch (CTranslate2 releases the
+        GIL), so the GPU does not wait for numpy between batches.
+        """
         batch_size = prepared.options.batch_size or self.default_batch_size
         chunks, languages = prepared.chunks, prepared.chunk_languages()
+        batches = [slice(i, i + batch_size) for i in range(0, len(chunks), batch_size)]
         results: list[ChunkResult] = []
         report(Progress("asr", 0.0, prepared.duration))
-        for i in range(0, len(chunks), batch_size):
-            batch = slice(i, i + batch_size)
-            results.extend(
-                self.asr.transcribe_batch(
-                    [c.audio(prepared.samples) for c in chunks[batch]],
-                    chunks[batch],
-                    languages[batch],
-                    prepared.decode,
-                    prepared.take_encoded(range(len(chunks))[batch]),
+        with ThreadPoolExecutor(1, thread_name_prefix="hark-features") as pool:
+
+            def inputs(batch: slice) -> Future[tuple[list[np.ndarray], np.ndarray | None]]:
+                audios = [c.audio(prepared.samples) for c in chunks[batch]]
+                if not self.overlap_features:
+                    done: Future[tuple[list[np.ndarray], np.ndarray | None]] = Future()
+                    done.set_result((audios, None))
+                    return done
+                return pool.submit(lambda: (audios, self.asr.features(audios)))
+
+            upcoming = inputs(batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                assert upcoming is not None
+                audios, features = upcoming.result()
+                if k + 1 < len(batches):
+                    upcoming = inputs(batches[k + 1])
+                results.extend(
+                    self.asr.transcribe_batch(
+                        audios,
+                        chunks[batch],
+                        languages[batch],
+                        prepared.decode,
+                        prepared.take_encoded(range(len(chunks))[batch]),
+                        features,
+                    )
                 )
-            )
-            done = chunks[batch][-1].end if i + batch_size < len(chunks) else prepared.duration
-            report(Progress("asr", done, prepared.duration))
+                last = k + 1 == len(batches)
+                done_s = prepared.duration if last else chunks[batch][-1].end
+                report(Progress("asr", done_s, prepared.duration))
         if not chunks:
             report(Progress("asr", prepared.duration, prepared.duration))
         return results
