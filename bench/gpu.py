@@ -13,7 +13,12 @@ same audio (the shared speech tiled), decoding a fixed length (end-of-text suppr
 
 Random-weight models with the real shapes are built by Hark's fixture code when missing
 (float16 weights on CUDA, about 35 s for large-v2; set HARK_WHISPER_SDIST to the openai-whisper
-sdist where there is no network). Prints markdown; `--json FILE` also writes every number.
+sdist where there is no network; HARK_SHARED_AUDIO to the shared audio when it is not at
+../shared/audio). Prints markdown; `--json FILE` also writes every number.
+
+The whole default matrix (2 models x 2 compute types x batches 16, 64 x greedy, beam 5, two
+alternating runs each, 30 min) takes roughly 15-20 min on an H200; to fit 10-min slots, run
+one model per command with `--repeats 1` (about 4 min each, plus 35 s to build the model).
 
     python bench/gpu.py --device cuda --models-dir /tmp/models --json $OUT/gpu.json
     python bench/gpu.py --device cpu --model tiny --minutes 1 --batches 8 --requests 4
@@ -45,7 +50,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-AUDIO = ROOT.parent / "shared" / "audio"
+# The shared speech (as the tests find it: HARK_SHARED_AUDIO, or ../shared/audio).
+AUDIO = Path(os.environ.get("HARK_SHARED_AUDIO", ROOT.parent / "shared" / "audio"))
 CLIPS = [
     "silero_test.wav",
     "pyannote/sample.wav",
