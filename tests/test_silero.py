@@ -184,7 +184,13 @@ def test_reader_rejects_what_is_not_onnx(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(threads=-1), dict(segment_seconds=0.5), dict(warmup_seconds=-1.0)]
+    "kwargs",
+    [
+        dict(threads=-1),
+        dict(segment_seconds=0.5),
+        dict(warmup_seconds=-1.0),
+        dict(max_frames_per_run=0),
+    ],
 )
 def test_invalid_config(kwargs) -> None:
     with pytest.raises(ValueError):

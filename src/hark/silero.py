@@ -23,7 +23,6 @@ A `SileroVad` is thread-safe without a lock: ONNX Runtime sessions run concurren
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -35,8 +34,6 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from hark.onnx_reader import OnnxReadError, read_onnx
-
-logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 FRAME = 512  # samples per probability (32 ms)
@@ -70,6 +67,8 @@ class SileroConfig:
             raise ValueError(f"segment_seconds must be >= 1, got {self.segment_seconds}")
         if self.warmup_seconds < 0:
             raise ValueError(f"warmup_seconds must be >= 0, got {self.warmup_seconds}")
+        if self.max_frames_per_run < 1:
+            raise ValueError(f"max_frames_per_run must be >= 1, got {self.max_frames_per_run}")
 
     @property
     def segment_frames(self) -> int:
@@ -124,10 +123,11 @@ class SileroVad:
     def _create_session(self) -> Any:
         import onnxruntime as ort
 
+        from hark.asr import default_cpu_threads
         from hark.onnx_providers import execution_providers
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.config.threads or _available_cores()
+        options.intra_op_num_threads = self.config.threads or default_cpu_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         # Threads that spin between calls would take CPU from the decoder running meanwhile.
@@ -207,13 +207,6 @@ def frame_windows(audio: np.ndarray, total: int) -> Callable[[Sequence[int], int
         return out
 
     return gather
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 # --- the batched graph -------------------------------------------------------------------------
