@@ -111,6 +111,13 @@ class WhisperASR:
         self.compute_type: str = self.ct2.compute_type
         self.is_multilingual: bool = self.ct2.is_multilingual
         self.n_mels: int = self.ct2.n_mels
+        if self.model.feature_extractor.mel_filters.shape[0] != self.n_mels:
+            # faster-whisper sizes its features from preprocessor_config.json and falls back to
+            # 80 bins without it; large-v3 and its derivatives take 128: trust the model.
+            from faster_whisper.feature_extractor import FeatureExtractor
+
+            kwargs = {**getattr(self.model, "feat_kwargs", {}), "feature_size": self.n_mels}
+            self.model.feature_extractor = FeatureExtractor(**kwargs)
 
     @property
     def languages(self) -> list[str]:
@@ -163,20 +170,29 @@ class WhisperASR:
         return ctranslate2.StorageView.from_array(np.concatenate(parts))
 
     def _features_and_encoding(
-        self, audios: Sequence[np.ndarray], encoded: Sequence[np.ndarray | None] | None
+        self,
+        audios: Sequence[np.ndarray],
+        encoded: Sequence[np.ndarray | None] | None,
+        features: np.ndarray | None = None,
     ) -> tuple[np.ndarray | None, Any]:
-        """(features, encoder output) of a batch. On CPU the encoder output is all a batch
-        needs later (its rows are sliced for retries), so chunks whose encoding is given get
-        no features and no second encoding, and features come back as None."""
+        """(features, encoder output) of a batch (`features`: already computed for every
+        chunk, e.g. while the previous batch decoded). On CPU the encoder output is all a
+        batch needs later (its rows are sliced for retries), so chunks whose encoding is given
+        get no features and no second encoding, and features come back as None."""
         if self.device != "cpu":
-            features = self.features(audios)
+            features = self.features(audios) if features is None else features
             return features, self.encode(features)
         given = list(encoded) if encoded is not None else [None] * len(audios)
         missing = [i for i, e in enumerate(given) if e is None]
         if len(missing) == len(given):
-            return None, self.encode(self.features(audios))
+            return None, self.encode(self.features(audios) if features is None else features)
         if missing:
-            fresh = np.asarray(self.encode(self.features([audios[i] for i in missing])))
+            needed = (
+                self.features([audios[i] for i in missing])
+                if features is None
+                else features[missing]
+            )
+            fresh = np.asarray(self.encode(needed))
             for k, i in enumerate(missing):
                 given[i] = fresh[k]
         import ctranslate2
@@ -211,16 +227,19 @@ class WhisperASR:
         languages: Sequence[str | None],
         options: DecodeOptions,
         encoded: Sequence[np.ndarray | None] | None = None,
+        features: np.ndarray | None = None,
     ) -> list[ChunkResult]:
         """Decode a batch of chunks (their audio, and each one's language: None = detect).
 
         The chunks may come from different files: the scheduler mixes requests in a batch.
         `encoded` (CPU): encoder outputs already computed for some chunks (language detection
-        keeps them), which are then not encoded again.
+        keeps them), which are then not encoded again. `features`: the chunks' log-mel
+        features, when the caller computed them ahead (`Pipeline.decode` overlaps them with
+        the previous batch's decoding).
         """
         if not chunks:
             return []
-        features, encoder_output = self._features_and_encoding(audios, encoded)
+        features, encoder_output = self._features_and_encoding(audios, encoded, features)
         if any(lang is None for lang in languages):
             detected = self.language_probabilities(encoder_output)
             languages = [

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -30,7 +31,8 @@ from hark.postprocess import (
     sentence_segments,
 )
 from hark.schema import ModelInfo, Transcript
-from hark.vad import SpeechChunk, detect_speech
+from hark.silero import SileroConfig, SileroVad
+from hark.vad import SpeechChunk, detect_speech, speech_probabilities
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class Pipeline:
         cpu_threads: int = 0,
         align_compute_type: str = "auto",
         model_idle_unload_s: float | None = None,
+        vad: SileroVad | None = None,
     ) -> None:
         from hark.align import AlignError
         from hark.align.models import check_align_compute_type
@@ -111,6 +114,11 @@ class Pipeline:
             requested_compute_type=asr.requested_compute_type,
         )
         self.load_seconds = load_seconds
+        # Features of the next batch while this one decodes: on a GPU the model would wait
+        # for numpy otherwise; on CPU both compete for the same cores, so off.
+        self.overlap_features = asr.device != "cpu"
+        # The pipeline's own VAD session: its threads (or the GPU), shared by every request.
+        self.vad = vad or SileroVad(SileroConfig(threads=cpu_threads), device=asr.device)
         self._model_kwargs: dict[str, Any] = dict(
             cache_dir=str(download_root) if download_root else None,
             local_files_only=local_files_only or offline_mode(),
@@ -203,7 +211,7 @@ class Pipeline:
         """VAD and language detection."""
         duration = samples.size / SAMPLE_RATE
         report(Progress("vad", 0, duration))
-        chunks = detect_speech(samples, options.vad())
+        chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
         report(Progress("vad", duration, duration))
         language: LanguageResult | None = None
         encoded: dict[int, np.ndarray] = {}
@@ -218,24 +226,46 @@ class Pipeline:
     def decode(
         self, prepared: PreparedAudio, report: ProgressCallback = _no_progress
     ) -> list[ChunkResult]:
-        """The ASR stage for one audio alone, in batches of `batch_size` chunks."""
+        """The ASR stage for one audio alone, in batches of `batch_size` chunks.
+
+        With `overlap_features` the next batch's audio and log-mel features are computed in
+        another thread while the model decodes the current batch (CTranslate2 releases the
+        GIL), so the GPU does not wait for numpy between batches.
+        """
         batch_size = prepared.options.batch_size or self.default_batch_size
         chunks, languages = prepared.chunks, prepared.chunk_languages()
+        batches = [slice(i, i + batch_size) for i in range(0, len(chunks), batch_size)]
         results: list[ChunkResult] = []
         report(Progress("asr", 0.0, prepared.duration))
-        for i in range(0, len(chunks), batch_size):
-            batch = slice(i, i + batch_size)
-            results.extend(
-                self.asr.transcribe_batch(
-                    [c.audio(prepared.samples) for c in chunks[batch]],
-                    chunks[batch],
-                    languages[batch],
-                    prepared.decode,
-                    prepared.take_encoded(range(len(chunks))[batch]),
+        with ThreadPoolExecutor(1, thread_name_prefix="hark-features") as pool:
+
+            def inputs(batch: slice) -> Future[tuple[list[np.ndarray], np.ndarray | None]]:
+                audios = [c.audio(prepared.samples) for c in chunks[batch]]
+                if not self.overlap_features:
+                    done: Future[tuple[list[np.ndarray], np.ndarray | None]] = Future()
+                    done.set_result((audios, None))
+                    return done
+                return pool.submit(lambda: (audios, self.asr.features(audios)))
+
+            upcoming = inputs(batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                assert upcoming is not None
+                audios, features = upcoming.result()
+                if k + 1 < len(batches):
+                    upcoming = inputs(batches[k + 1])
+                results.extend(
+                    self.asr.transcribe_batch(
+                        audios,
+                        chunks[batch],
+                        languages[batch],
+                        prepared.decode,
+                        prepared.take_encoded(range(len(chunks))[batch]),
+                        features,
+                    )
                 )
-            )
-            done = chunks[batch][-1].end if i + batch_size < len(chunks) else prepared.duration
-            report(Progress("asr", done, prepared.duration))
+                last = k + 1 == len(batches)
+                done_s = prepared.duration if last else chunks[batch][-1].end
+                report(Progress("asr", done_s, prepared.duration))
         if not chunks:
             report(Progress("asr", prepared.duration, prepared.duration))
         return results
@@ -317,7 +347,7 @@ class Pipeline:
         None when the file holds no speech."""
         options = merge_options(options, overrides)
         samples = load_audio(audio, max_duration=options.max_duration)
-        chunks = detect_speech(samples, options.vad())
+        chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
         if not chunks:
             return None
         return detect_language(self.asr, samples, chunks, options.language_detection_chunks)
@@ -356,6 +386,7 @@ def load_pipeline(
     local_files_only: bool = False,
     revision: str | None = None,
     model_idle_unload_s: float | None = None,
+    vad_threads: int = 0,
 ) -> Pipeline:
     """Load the Whisper model once; then call `transcribe` as often as needed.
 
@@ -372,6 +403,7 @@ def load_pipeline(
       download_root: model cache directory (default: the Hugging Face cache).
       local_files_only: never download; fail with instructions when a model is missing.
       model_idle_unload_s: unload an aligner or speaker model unused for this long (None: keep).
+      vad_threads: threads of the Silero VAD session on CPU (0: cpu_threads, or every core).
 
     Aligners and speaker models load on first use; each has its own lock, so loading one never
     waits for another.
@@ -398,6 +430,11 @@ def load_pipeline(
         cpu_threads=cpu_threads,
         align_compute_type=align_compute_type,
         model_idle_unload_s=model_idle_unload_s,
+        vad=SileroVad(
+            SileroConfig(threads=vad_threads or cpu_threads),
+            device=asr.device,
+            device_index=device_index if isinstance(device_index, int) else device_index[0],
+        ),
     )
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         description="Unload an aligner or speaker model unused for this many seconds "
         "(default: keep them loaded).",
     )
+    vad_threads: int = Field(
+        0, ge=0, description="Threads of the Silero VAD session on CPU (0: cpu_threads or all)."
+    )
     align_compute_type: Literal["auto", "float32", "int8"] = Field(
         "auto", description="Aligner network: auto (int8 copy on CPU, float on GPU)."
     )
@@ -185,6 +188,7 @@ class Settings(BaseSettings):
             compute_type=self.compute_type,
             cpu_threads=self.cpu_threads,
             num_workers=self.num_workers,
+            vad_threads=self.vad_threads,
             align_compute_type=self.align_compute_type,
             download_root=self.download_root,
             local_files_only=self.local_files_only,

@@ -1,10 +1,11 @@
 """Voice activity detection and WhisperX-style cut & merge into ASR chunks.
 
 Speech probabilities come from Silero VAD v6 (ONNX), the copy bundled inside faster-whisper,
-so nothing is downloaded. Regions are found with hysteresis (`onset`/`offset`), cleaned
-(`min_silence_ms`, `min_speech_ms`, `speech_pad_ms`), regions longer than `chunk_size` are cut
-at their least speech-like frame (WhisperX's rule), and consecutive regions are merged into
-chunks holding at most `chunk_size` seconds of speech.
+so nothing is downloaded; `hark.silero` runs it (batched streams, every core or the GPU).
+Regions are found with hysteresis (`onset`/`offset`), cleaned (`min_silence_ms`,
+`min_speech_ms`, `speech_pad_ms`), regions longer than `chunk_size` are cut at their least
+speech-like frame (WhisperX's rule), and consecutive regions are merged into chunks holding at
+most `chunk_size` seconds of speech.
 
 A chunk's audio is its speech regions joined end to end, without the silence between them
 (as faster-whisper's batched mode does): Whisper pads every item to 30 s anyway, so packing
@@ -14,10 +15,13 @@ speech tightly means fewer chunks to decode, and less silence to hallucinate on.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from hark.silero import SileroVad
 
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 512  # Silero's window at 16 kHz: one probability per 32 ms
@@ -108,20 +112,14 @@ class SpeechChunk:
         return self.end
 
 
-_model_lock = threading.Lock()
-
-
-def speech_probabilities(audio: np.ndarray) -> np.ndarray:
-    """One Silero speech probability per 32 ms frame of 16 kHz mono audio."""
-    from faster_whisper.vad import get_vad_model
+def speech_probabilities(audio: np.ndarray, model: SileroVad | None = None) -> np.ndarray:
+    """One Silero speech probability per 32 ms frame of 16 kHz mono audio, from `model` (a
+    pipeline's own) or the process's default CPU one. No lock: sessions run concurrently."""
+    from hark.silero import default_vad
 
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
-    padded = np.pad(audio.astype(np.float32, copy=False), (0, -audio.size % FRAME_SAMPLES))
-    # The ONNX session is shared (cached by faster-whisper); serialise calls on it.
-    with _model_lock:
-        probs = get_vad_model()(padded)
-    return np.asarray(probs, dtype=np.float32).reshape(-1)
+    return (model or default_vad())(audio)
 
 
 def speech_regions(probs: np.ndarray, options: VadOptions) -> list[tuple[int, int]]:

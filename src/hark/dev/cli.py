@@ -24,14 +24,16 @@ def make_test_models(
         list[str] | None,
         typer.Option(
             "--arch",
-            help="Whisper architecture to build (repeatable): tiny, base, large-v2. "
-            "Default: tiny and base.",
+            help="Whisper architecture to build (repeatable): tiny, base, large-v2, large-v3, "
+            "large-v3-turbo, distil-large-v3, v3-tiny, v3-turbo-tiny. Default: tiny and base.",
         ),
     ] = None,
     include_large: Annotated[
         bool,
         typer.Option(
-            "--include-large", help="Also build large-v2 (1.55 B parameters, ~6 GB RAM, slow)."
+            "--include-large",
+            help="Also build large-v2, large-v3, large-v3-turbo and distil-large-v3 "
+            "(0.8-1.55 B parameters, up to ~6 GB RAM each, slow).",
         ),
     ] = False,
     force: Annotated[

@@ -1,9 +1,11 @@
 """Deterministic random-weight test models, generated without torch and without downloads.
 
 `ensure_test_models(DIR)` writes `DIR/whisper-tiny` and `DIR/whisper-base` (and, when asked,
-`DIR/whisper-large-v2`): CTranslate2 Whisper models with the real architectures, the real
-multilingual tokenizer, `lang_ids` and alignment heads, so that language detection, decoding
-and word alignment all run. The text they produce is nonsense; timings follow the real audio.
+`DIR/whisper-large-v2`, `-large-v3`, `-large-v3-turbo`, `-distil-large-v3`, or the tiny-width
+`-v3-tiny` and `-v3-turbo-tiny` with large-v3's 128 mel bins and 51,866-token vocabulary):
+CTranslate2 Whisper models with the real architectures, the real multilingual tokenizer,
+`lang_ids` and alignment heads, so that language detection, decoding and word alignment all
+run. The text they produce is nonsense; timings follow the real audio.
 
 Other fixture models plug in through `register_builder`, called at import time by any module
 `hark.dev.test_*` (`discover_builders` imports them all); every default builder is built by
@@ -75,7 +77,7 @@ class WhisperArchitecture:
     decoder_layers: int
     heads: int
     n_mels: int = 80
-    vocab_size: int = wt.VOCAB_SIZE
+    languages: tuple[str, ...] = wt.LANGUAGES
     encoder_positions: int = 1500
     decoder_positions: int = 448
 
@@ -84,11 +86,18 @@ class WhisperArchitecture:
         return f"whisper-{self.name}"
 
     @property
+    def vocab_size(self) -> int:
+        return wt.vocab_size(self.languages)
+
+    @property
     def alignment_heads(self) -> list[tuple[int, int]]:
         # CTranslate2's converter default: every head of the last half of the decoder layers.
         layers = range(self.decoder_layers // 2, self.decoder_layers)
         return [(layer, head) for layer in layers for head in range(self.heads)]
 
+
+_V3: dict[str, Any] = dict(d_model=1280, heads=20, n_mels=128, languages=wt.LANGUAGES_V3)
+_V3_TINY: dict[str, Any] = dict(d_model=384, heads=6, n_mels=128, languages=wt.LANGUAGES_V3)
 
 WHISPER_ARCHITECTURES: dict[str, WhisperArchitecture] = {
     arch.name: arch
@@ -98,11 +107,22 @@ WHISPER_ARCHITECTURES: dict[str, WhisperArchitecture] = {
         WhisperArchitecture(
             "large-v2", d_model=1280, encoder_layers=32, decoder_layers=32, heads=20
         ),
+        # large-v3 and its derivatives: 128 mel bins, 100 languages (<|yue|>), 51,866 tokens.
+        WhisperArchitecture("large-v3", **_V3, encoder_layers=32, decoder_layers=32),
+        WhisperArchitecture("large-v3-turbo", **_V3, encoder_layers=32, decoder_layers=4),
+        WhisperArchitecture("distil-large-v3", **_V3, encoder_layers=32, decoder_layers=2),
+        # The same vocabulary, mel bins and layer ratios at tiny's width, for the test suite.
+        WhisperArchitecture("v3-tiny", **_V3_TINY, encoder_layers=4, decoder_layers=4),
+        WhisperArchitecture("v3-turbo-tiny", **_V3_TINY, encoder_layers=8, decoder_layers=1),
     )
 }
 DEFAULT_ARCHITECTURES: tuple[str, ...] = ("tiny", "base")
-# 1.55 B parameters (6 GB float32 while generated): only built when asked for.
-LARGE_ARCHITECTURES: frozenset[str] = frozenset({"large-v2"})
+# 0.8-1.55 B parameters (up to 6 GB float32 while generated): only built when asked for.
+LARGE_ARCHITECTURES: frozenset[str] = frozenset(
+    {"large-v2", "large-v3", "large-v3-turbo", "distil-large-v3"}
+)
+# Built on demand (tests of the large-v3 shapes ask for them), not with every test run.
+ON_DEMAND_ARCHITECTURES: frozenset[str] = LARGE_ARCHITECTURES | {"v3-tiny", "v3-turbo-tiny"}
 
 
 # --- builder registry ------------------------------------------------------------------------
@@ -263,9 +283,11 @@ def _build_into(builder: Builder, target: Path) -> None:
 
 
 @cache
-def _tokenizer_assets() -> tuple[str, tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+def _tokenizer_assets(
+    languages: tuple[str, ...] = wt.LANGUAGES,
+) -> tuple[str, tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
     """tokenizer.json text, id -> token vocabulary, suppress_ids, suppress_ids_begin."""
-    tokenizer = wt.build_tokenizer()
+    tokenizer = wt.build_tokenizer(languages=languages)
     vocabulary = tuple(tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size()))
     return (
         tokenizer.to_str(),
@@ -414,12 +436,12 @@ def build_whisper_model(
     arch: WhisperArchitecture, directory: Path, *, seed: int = SEED, quantization: str = "int8"
 ) -> None:
     """Writes a CTranslate2 Whisper model with random weights and the real tokenizer."""
-    tokenizer_json, vocabulary, suppress, suppress_begin = _tokenizer_assets()
+    tokenizer_json, vocabulary, suppress, suppress_begin = _tokenizer_assets(arch.languages)
     spec = make_whisper_spec(arch, seed)
     spec.register_vocabulary(list(vocabulary))
     spec.config.suppress_ids = list(suppress)
     spec.config.suppress_ids_begin = list(suppress_begin)
-    spec.config.lang_ids = wt.language_token_ids()
+    spec.config.lang_ids = wt.language_token_ids(arch.languages)
     spec.config.alignment_heads = [list(head) for head in arch.alignment_heads]
     spec.validate()
     spec.optimize(quantization=quantization)
@@ -463,6 +485,6 @@ for _arch in WHISPER_ARCHITECTURES.values():
     register_builder(
         _arch.model_name,
         _whisper_builder(_arch),
-        default=_arch.name not in LARGE_ARCHITECTURES,
+        default=_arch.name not in ON_DEMAND_ARCHITECTURES,
         version=_whisper_version(),
     )

@@ -38,6 +38,8 @@ LANGUAGES: tuple[str, ...] = (
     "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt", "sa", "lb", "my", "bo", "tl",
     "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su",
 )  # fmt: skip
+# large-v3 and later add Cantonese after the 99: every id from <|translate|> on moves up by one.
+LANGUAGES_V3: tuple[str, ...] = (*LANGUAGES, "yue")
 
 NUM_BPE_TOKENS = 50_257
 EOT_ID = 50_257
@@ -52,11 +54,9 @@ NO_TIMESTAMPS_ID = 50_363
 TIMESTAMP_BEGIN_ID = 50_364
 NUM_TIMESTAMPS = 1_501  # <|0.00|> .. <|30.00|> in 20 ms steps
 VOCAB_SIZE = TIMESTAMP_BEGIN_ID + NUM_TIMESTAMPS  # 51,865 (tiny .. large-v2)
-
-SPECIAL_TOKENS: tuple[str, ...] = (
-    "<|endoftext|>",
-    "<|startoftranscript|>",
-    *(f"<|{code}|>" for code in LANGUAGES),
+VOCAB_SIZE_V3 = VOCAB_SIZE + 1  # 51,866 (large-v3, large-v3-turbo, distil-large-v3)
+# The six task tokens that follow the languages, in order.
+TASK_TOKENS: tuple[str, ...] = (
     "<|translate|>",
     "<|transcribe|>",
     "<|startoflm|>",
@@ -64,6 +64,23 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     "<|nocaptions|>",
     "<|notimestamps|>",
 )
+
+
+def special_tokens(languages: tuple[str, ...] = LANGUAGES) -> tuple[str, ...]:
+    """Whisper's special tokens in id order, for a model with these languages."""
+    return (
+        "<|endoftext|>",
+        "<|startoftranscript|>",
+        *(f"<|{c}|>" for c in languages),
+        *TASK_TOKENS,
+    )
+
+
+def vocab_size(languages: tuple[str, ...] = LANGUAGES) -> int:
+    return NUM_BPE_TOKENS + len(special_tokens(languages)) + NUM_TIMESTAMPS
+
+
+SPECIAL_TOKENS: tuple[str, ...] = special_tokens(LANGUAGES)
 TIMESTAMP_TOKENS: tuple[str, ...] = tuple(f"<|{i * 0.02:.2f}|>" for i in range(NUM_TIMESTAMPS))
 
 # GPT-2's split pattern; `pre_tokenizers.ByteLevel(use_regex=True)` applies exactly this one.
@@ -194,8 +211,11 @@ def bpe_from_ranks(ranks: dict[bytes, int]) -> tuple[dict[str, int], list[tuple[
     return vocab, [(_to_unicode(left), _to_unicode(right)) for *_, left, right in merges]
 
 
-def build_tokenizer(tiktoken_data: bytes | None = None) -> Tokenizer:
-    """The multilingual Whisper tokenizer (51,865 ids) as a `tokenizers.Tokenizer`."""
+def build_tokenizer(
+    tiktoken_data: bytes | None = None, languages: tuple[str, ...] = LANGUAGES
+) -> Tokenizer:
+    """The multilingual Whisper tokenizer as a `tokenizers.Tokenizer`: 51,865 ids with the 99
+    languages of tiny .. large-v2, 51,866 with `LANGUAGES_V3` (large-v3 and later)."""
     ranks = parse_ranks(tiktoken_data if tiktoken_data is not None else read_tiktoken_bytes())
     if sorted(ranks.values()) != list(range(NUM_BPE_TOKENS)):
         raise ValueError(f"expected ranks 0..{NUM_BPE_TOKENS - 1} in the tiktoken file")
@@ -205,36 +225,37 @@ def build_tokenizer(tiktoken_data: bytes | None = None) -> Tokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]
+        [AddedToken(t, special=True, normalized=False) for t in special_tokens(languages)]
     )
     # Timestamps are ordinary added tokens in the Hugging Face Whisper tokenizers too.
     tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in TIMESTAMP_TOKENS])
-    _check_ids(tokenizer)
+    _check_ids(tokenizer, languages)
     return tokenizer
 
 
-def _check_ids(tokenizer: Tokenizer) -> None:
+def _check_ids(tokenizer: Tokenizer, languages: tuple[str, ...] = LANGUAGES) -> None:
+    shift = len(languages) - len(LANGUAGES)  # large-v3: <|yue|> moves the task tokens up one
     expected = {
         "<|endoftext|>": EOT_ID,
         "<|startoftranscript|>": SOT_ID,
         "<|en|>": FIRST_LANGUAGE_ID,
-        f"<|{LANGUAGES[-1]}|>": FIRST_LANGUAGE_ID + len(LANGUAGES) - 1,
-        "<|translate|>": TRANSLATE_ID,
-        "<|transcribe|>": TRANSCRIBE_ID,
-        "<|startoflm|>": SOT_LM_ID,
-        "<|startofprev|>": SOT_PREV_ID,
-        "<|nocaptions|>": NO_CAPTIONS_ID,
-        "<|notimestamps|>": NO_TIMESTAMPS_ID,
-        TIMESTAMP_TOKENS[0]: TIMESTAMP_BEGIN_ID,
-        TIMESTAMP_TOKENS[-1]: VOCAB_SIZE - 1,
+        f"<|{languages[-1]}|>": FIRST_LANGUAGE_ID + len(languages) - 1,
+        "<|translate|>": TRANSLATE_ID + shift,
+        "<|transcribe|>": TRANSCRIBE_ID + shift,
+        "<|startoflm|>": SOT_LM_ID + shift,
+        "<|startofprev|>": SOT_PREV_ID + shift,
+        "<|nocaptions|>": NO_CAPTIONS_ID + shift,
+        "<|notimestamps|>": NO_TIMESTAMPS_ID + shift,
+        TIMESTAMP_TOKENS[0]: TIMESTAMP_BEGIN_ID + shift,
+        TIMESTAMP_TOKENS[-1]: vocab_size(languages) - 1,
     }
     actual = {token: tokenizer.token_to_id(token) for token in expected}
-    if actual != expected or tokenizer.get_vocab_size() != VOCAB_SIZE:
+    if actual != expected or tokenizer.get_vocab_size() != vocab_size(languages):
         raise AssertionError(f"Whisper special token ids are off: {actual}")
 
 
-def language_token_ids() -> list[int]:
-    return list(range(FIRST_LANGUAGE_ID, FIRST_LANGUAGE_ID + len(LANGUAGES)))
+def language_token_ids(languages: tuple[str, ...] = LANGUAGES) -> list[int]:
+    return list(range(FIRST_LANGUAGE_ID, FIRST_LANGUAGE_ID + len(languages)))
 
 
 def non_speech_token_ids(tokenizer: Tokenizer) -> list[int]:
@@ -260,7 +281,8 @@ def non_speech_token_ids(tokenizer: Tokenizer) -> list[int]:
 
 def suppress_ids(tokenizer: Tokenizer) -> list[int]:
     """`suppress_ids` of the converted Whisper models: non-speech tokens plus task specials."""
-    specials = [TRANSLATE_ID, TRANSCRIBE_ID, SOT_ID, SOT_PREV_ID, SOT_LM_ID, NO_CAPTIONS_ID]
+    names = ("translate", "transcribe", "startoftranscript", "startofprev", "startoflm")
+    specials = [tokenizer.token_to_id(f"<|{name}|>") for name in (*names, "nocaptions")]
     return sorted({*non_speech_token_ids(tokenizer), *specials})
 
 

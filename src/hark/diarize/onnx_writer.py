@@ -1,8 +1,9 @@
 """A minimal ONNX model writer (protobuf wire format by hand), so that generating a graph at run
 time needs neither the `onnx` package nor torch.
 
-It covers what the generated GE2E graph uses: nodes with int/float/string attributes, float32
-and int64 initializers, and float32 inputs/outputs with fixed or symbolic dimensions.
+It covers what the generated GE2E and Silero graphs use: nodes with int/float/string/int-list
+attributes, float32 and int64 initializers, and float32 inputs/outputs with fixed or symbolic
+dimensions.
 Field numbers follow onnx.proto (IR version 8).
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 IR_VERSION = 8
 _FLOAT, _INT64 = 1, 7
-_ATTR_FLOAT, _ATTR_INT, _ATTR_STRING = 1, 2, 3
+_ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_INTS = 1, 2, 3, 7
 
 
 def _varint(value: int) -> bytes:
@@ -54,7 +55,7 @@ class Node:
     op_type: str
     inputs: Sequence[str]
     outputs: Sequence[str]
-    attributes: dict[str, int | float | str] = field(default_factory=dict)
+    attributes: dict[str, int | float | str | list[int]] = field(default_factory=dict)
 
     def encode(self, index: int) -> bytes:
         out = b"".join(_bytes(1, name) for name in self.inputs)
@@ -63,6 +64,9 @@ class Node:
         for name, value in self.attributes.items():
             if isinstance(value, bool | int):
                 attr = _bytes(1, name) + _int(3, int(value)) + _int(20, _ATTR_INT)
+            elif isinstance(value, list):
+                ints = b"".join(_int(8, int(v)) for v in value)
+                attr = _bytes(1, name) + ints + _int(20, _ATTR_INTS)
             elif isinstance(value, float):
                 attr = _bytes(1, name) + _float(2, value) + _int(20, _ATTR_FLOAT)
             else:

@@ -1,0 +1,25 @@
+"""Overlapping preparation with decoding in `Pipeline.decode`: same results as serial."""
+
+from __future__ import annotations
+
+from hark.audio import load_audio
+
+
+def test_overlapped_features_give_the_same_transcript(test_models, shared_audio) -> None:
+    """`Pipeline.decode` computing the next batch's features in another thread (the GPU
+    default) decodes exactly what the serial path does, with and without language detection
+    (whose kept encoder outputs then skip those chunks' features)."""
+    import hark
+    from helpers import FIXED
+
+    pipeline = hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+    assert pipeline.overlap_features is False  # CPU default
+    audio = load_audio(shared_audio / "silero_test.wav")
+    for language in ("en", None):
+        options = dict(FIXED, language=language, batch_size=2)
+        pipeline.overlap_features = False
+        serial = pipeline.transcribe(audio, **options)
+        pipeline.overlap_features = True
+        overlapped = pipeline.transcribe(audio, **options)
+        assert len(serial.segments) >= 3  # several batches of two chunks
+        assert overlapped.model_dump() == serial.model_dump()
