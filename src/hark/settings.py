@@ -141,18 +141,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Time limit of one webhook delivery attempt."
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "allowed_models", mode="before")
     @classmethod
-    def _split_keys(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [k.strip() for k in value.split(",") if k.strip()]
-        return value
-
-    @field_validator("allowed_models", mode="before")
-    @classmethod
-    def _split_models(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [m.strip() for m in value.split(",") if m.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     def named_keys(self) -> list[tuple[str, str]]:
