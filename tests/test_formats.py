@@ -23,10 +23,11 @@ from hark.formats import (
     build_cues,
     content_type,
     render,
+    resolve_formats,
     write,
     write_all,
 )
-from hark.schema import Segment, Transcript, Word
+from hark.schema import Segment, SpeakerTurn, Transcript, Word
 
 LONG_WORD = "Donaudampfschifffahrtsgesellschaftskapitän"
 THREE_HOURS = 3 * 3600.0
@@ -532,6 +533,36 @@ def test_rttm_turns() -> None:
         ("SPEAKER_00", 5.0, 5.35),
         ("SPEAKER_01", 5.4, 6.15),
     ]
+
+
+def test_rttm_is_the_diarizers_turns_when_there_are_any() -> None:
+    # Speech without transcribed words (a backchannel at 2.0 s, overlap at 5.2 s) is in the
+    # diarizer's turns: the RTTM writes those, while JSON and subtitles keep word speakers.
+    turns = [
+        SpeakerTurn(start=5.0, end=6.2, speaker="SPEAKER_01"),
+        SpeakerTurn(start=0.0, end=2.0, speaker="SPEAKER_00"),
+        SpeakerTurn(start=2.0, end=2.4, speaker="SPEAKER_01"),
+        SpeakerTurn(start=3.0, end=4.2, speaker="SPEAKER_01"),
+        SpeakerTurn(start=5.0, end=5.4, speaker="SPEAKER_00"),
+    ]
+    t = spoken().model_copy(update={"speaker_turns": turns})
+    rows = [line.split() for line in render(t, "rttm", uri="call").splitlines()]
+    assert [(r[7], float(r[3]), float(r[4])) for r in rows] == [
+        ("SPEAKER_00", 0.0, 2.0),
+        ("SPEAKER_01", 2.0, 0.4),
+        ("SPEAKER_01", 3.0, 1.2),
+        ("SPEAKER_00", 5.0, 0.4),
+        ("SPEAKER_01", 5.0, 1.2),
+    ]
+    assert render(t, "srt") == render(spoken(), "srt")
+    data = json.loads(render(t, "json"))
+    assert [w.get("speaker") for w in data["word_segments"]] == [
+        w.speaker for w in spoken().word_segments
+    ]
+    assert Transcript.from_dict(data).speaker_turns == t.speaker_turns
+    # A speaker the diarizer found but who said no transcribed word still counts.
+    quiet = plain().model_copy(update={"speaker_turns": turns[:1]})
+    assert quiet.speakers == ["SPEAKER_01"] and "rttm" in resolve_formats("all", quiet)
 
 
 def test_rttm_needs_speakers() -> None:

@@ -107,6 +107,11 @@ def test_diarization_labels_every_word(pipeline, shared_audio) -> None:
     assert all(s.speaker for s in result.segments)
     assert result.speakers == ["SPEAKER_00", "SPEAKER_01"]
     assert result.speaker_embeddings and set(result.speaker_embeddings) == set(result.speakers)
+    # The diarizer's turns travel with the words, under the same (renumbered) labels.
+    assert result.speaker_turns and {t.speaker for t in result.speaker_turns} == {
+        "SPEAKER_00",
+        "SPEAKER_01",
+    }
     for segment in result.segments:  # segments never mix speakers
         assert {w.speaker for w in segment.words} == {segment.speaker}
 
@@ -146,7 +151,7 @@ def test_separate_channels_are_speakers(pipeline, shared_audio) -> None:
 
 def test_speakers_are_numbered_by_first_word() -> None:
     from hark.postprocess import renumber_speakers
-    from hark.schema import Segment, Transcript, Word
+    from hark.schema import Segment, SpeakerTurn, Transcript, Word
 
     def seg(start: float, speaker: str) -> Segment:
         word = Word(word="hi", start=start, end=start + 0.5, score=0.9, speaker=speaker)
@@ -165,6 +170,10 @@ def test_speakers_are_numbered_by_first_word() -> None:
             "SPEAKER_02": [2.0],
             "Alice": [3.0],
         },
+        speaker_turns=[
+            SpeakerTurn(start=0.5, end=0.9, speaker="SPEAKER_01"),  # before any word
+            SpeakerTurn(start=1, end=1.5, speaker="SPEAKER_02"),
+        ],
     )
     result = renumber_speakers(transcript)
     assert [s.speaker for s in result.segments] == [
@@ -181,4 +190,6 @@ def test_speakers_are_numbered_by_first_word() -> None:
         "SPEAKER_02": [1.0],
         "Alice": [3.0],
     }
+    assert result.speaker_turns is not None
+    assert [t.speaker for t in result.speaker_turns] == ["SPEAKER_02", "SPEAKER_00"]
     assert renumber_speakers(result) == result

@@ -30,7 +30,7 @@ from hark.postprocess import (
     renumber_speakers,
     sentence_segments,
 )
-from hark.schema import ModelInfo, Transcript
+from hark.schema import ModelInfo, SpeakerTurn, Transcript
 from hark.silero import SileroConfig, SileroVad
 from hark.vad import SpeechChunk, detect_speech, speech_probabilities
 
@@ -314,7 +314,8 @@ class Pipeline:
         speakers: Mapping[str, AudioInput] | None = None,
         report: ProgressCallback = _no_progress,
     ) -> Transcript:
-        """Speakers for every word; segments that change speaker are split."""
+        """Speakers for every word (segments that change speaker are split), and the
+        diarizer's own turns in `speaker_turns`."""
         from hark.diarize import assign_speakers
 
         report(Progress("diarize", 0, transcript.duration))
@@ -334,8 +335,13 @@ class Pipeline:
         )
         result = assign_speakers(transcript, diarization, fill_nearest=options.fill_nearest)
         report(Progress("diarize", transcript.duration, transcript.duration))
+        turns = [
+            SpeakerTurn(start=t.start, end=t.end, speaker=t.speaker) for t in diarization.turns
+        ]
         return renumber_speakers(
-            result.model_copy(update={"speaker_embeddings": diarization.embeddings})
+            result.model_copy(
+                update={"speaker_embeddings": diarization.embeddings, "speaker_turns": turns}
+            )
         )
 
     # -- language -------------------------------------------------------------------------

@@ -148,9 +148,13 @@ def renumber_speakers(transcript: Transcript) -> Transcript:
             segment.model_copy(update={"speaker": rename(segment.speaker), "words": words})
         )
     renamed = {rename(k) or k: v for k, v in embeddings.items()}
+    turns = transcript.speaker_turns
     return transcript.model_copy(
         update={
             "segments": segments,
             "speaker_embeddings": renamed if transcript.speaker_embeddings is not None else None,
+            "speaker_turns": None
+            if turns is None
+            else [t.model_copy(update={"speaker": rename(t.speaker)}) for t in turns],
         }
     )

@@ -83,6 +83,14 @@ class ModelInfo(_Model):
     path: str | None = None
 
 
+class SpeakerTurn(_Model):
+    """One stretch of one speaker as the diarizer found it (independent of the words)."""
+
+    start: Seconds
+    end: Seconds
+    speaker: str
+
+
 class Transcript(_Model):
     """The result of `Pipeline.transcribe`."""
 
@@ -97,6 +105,9 @@ class Transcript(_Model):
     model: ModelInfo | None = None
     # One embedding per speaker, only with `return_speaker_embeddings`.
     speaker_embeddings: dict[str, list[float]] | None = None
+    # The diarizer's own turns, with the words' labels (set with diarization). RTTM is written
+    # from these: they hold speech that has no transcribed words (backchannels, overlap).
+    speaker_turns: list[SpeakerTurn] | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -116,6 +127,8 @@ class Transcript(_Model):
             for label in [segment.speaker, *(w.speaker for w in segment.words)]:
                 if label is not None:
                     seen.setdefault(label, None)
+        for turn in self.speaker_turns or []:
+            seen.setdefault(turn.speaker, None)  # speakers who said no transcribed word
         return list(seen)
 
     @classmethod

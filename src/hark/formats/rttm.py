@@ -15,10 +15,22 @@ class NoSpeakersError(ValueError):
 
 
 def speaker_turns(transcript: Transcript) -> list[tuple[str, float, float]]:
-    """`(speaker, start, end)` turns from word speakers, else segment speakers.
+    """`(speaker, start, end)` turns: the diarizer's own when the transcript carries them.
 
-    A word without its own label takes its segment's; unlabeled stretches are left out.
+    Those hold all the speech the diarizer attributed, also where no word was transcribed
+    (backchannels, overlapped talk), as pyannote's RTTM does. Without them (a transcript
+    built elsewhere, or speakers from separate channels) the turns come from the words'
+    speakers, else the segments'; a word without its own label takes its segment's.
     """
+    if transcript.speaker_turns:
+        return sorted(
+            ((t.speaker, t.start, t.end) for t in transcript.speaker_turns),
+            key=lambda turn: (turn[1], turn[2]),
+        )
+    return _word_turns(transcript)
+
+
+def _word_turns(transcript: Transcript) -> list[tuple[str, float, float]]:
     units: list[tuple[str, float, float]] = []
     for segment in transcript.segments:
         if segment.words:
