@@ -19,18 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from hark.dev.real_speech import SPEECH_FILES, shared_speech
+
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT.parent / "shared" / "audio"
-CLIPS = [
-    "silero_test.wav",
-    "pyannote/sample.wav",
-    "pyannote/dev00.wav",
-    "pyannote/dev01.wav",
-    "jfk.flac",
-    "librispeech/1089-134686-0000.flac",
-    "librispeech/1089-134686-0001.flac",
-    "fw_stereo_diarization.wav",
-]
+CLIPS = [*SPEECH_FILES, "fw_stereo_diarization.wav"]
 NOTES_CLIPS = CLIPS[:4]  # the 150 s used in ../shared/notes/baselines.md
 EOT = 50257
 NEW_TOKENS = 40
@@ -38,12 +31,7 @@ BATCH = 8
 
 
 def speech(seconds: float, clips: list[str]) -> "np.ndarray":  # noqa: F821, UP037
-    import numpy as np
-    from faster_whisper import decode_audio
-
-    one = np.concatenate([decode_audio(str(AUDIO / c)) for c in clips])
-    reps = int(np.ceil(seconds * 16000 / one.size))
-    return np.tile(one, reps)[: int(seconds * 16000)]
+    return shared_speech(AUDIO, seconds, clips)
 
 
 def worker(system: str, model: str, seconds: float, clips: list[str], threads: int) -> dict:

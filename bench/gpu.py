@@ -52,26 +52,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 # The shared speech (as the tests find it: HARK_SHARED_AUDIO, or ../shared/audio).
 AUDIO = Path(os.environ.get("HARK_SHARED_AUDIO", ROOT.parent / "shared" / "audio"))
-CLIPS = [
-    "silero_test.wav",
-    "pyannote/sample.wav",
-    "pyannote/dev00.wav",
-    "pyannote/dev01.wav",
-    "jfk.flac",
-    "librispeech/1089-134686-0000.flac",
-    "librispeech/1089-134686-0001.flac",
-]
 EOT = 50257  # the same id in the 51,865 and 51,866 vocabularies
 RATE = 16000
 
 
 def speech(seconds: float, offset: float = 0.0) -> np.ndarray:
-    from hark.audio import load_audio
+    from hark.dev.real_speech import shared_speech
 
-    one = np.concatenate([load_audio(AUDIO / c) for c in CLIPS])
-    start = int(offset * RATE) % one.size
-    samples = int(seconds * RATE)
-    return np.tile(one, -(-(start + samples) // one.size) + 1)[start : start + samples]
+    return shared_speech(AUDIO, seconds, offset=offset)
 
 
 # --- memory -------------------------------------------------------------------------------

@@ -23,26 +23,15 @@ from unittest import mock
 
 import numpy as np
 
+from hark.dev.real_speech import shared_speech
+
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT.parent / "shared" / "audio"
-CLIPS = [
-    "silero_test.wav",
-    "pyannote/sample.wav",
-    "pyannote/dev00.wav",
-    "pyannote/dev01.wav",
-    "jfk.flac",
-    "librispeech/1089-134686-0000.flac",
-    "librispeech/1089-134686-0001.flac",
-]
 RATE = 16000
 
 
 def speech(minutes: float) -> np.ndarray:
-    from hark.audio import load_audio
-
-    one = np.concatenate([load_audio(AUDIO / c) for c in CLIPS])
-    samples = int(minutes * 60 * RATE)
-    return np.tile(one, -(-samples // one.size))[:samples]
+    return shared_speech(AUDIO, minutes * 60)
 
 
 def mask_from_spans(spans: list[tuple[float, float]], seconds: float) -> np.ndarray:

@@ -15,6 +15,7 @@ import onnxruntime
 import pytest
 
 from hark.audio import load_audio
+from hark.dev.real_speech import SPEECH_FILES, shared_speech
 from hark.onnx_reader import OnnxReadError, read_onnx
 from hark.silero import (
     FRAME,
@@ -25,15 +26,6 @@ from hark.silero import (
     silero_v6_path,
 )
 from hark.vad import SAMPLE_RATE, VadOptions, detect_speech, speech_probabilities
-
-CLIPS = [
-    "silero_test.wav",
-    "pyannote/sample.wav",
-    "pyannote/dev00.wav",
-    "pyannote/dev01.wav",
-    "jfk.flac",
-    "librispeech/1089-134686-0000.flac",
-]
 
 
 def sequential_probabilities(audio: np.ndarray) -> np.ndarray:
@@ -60,8 +52,7 @@ def speech_mask(audio: np.ndarray, probs: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def speech(shared_audio) -> np.ndarray:
     """Five minutes of the shared speech (the clips end to end, repeated)."""
-    one = np.concatenate([load_audio(shared_audio / clip) for clip in CLIPS])
-    return np.tile(one, 3)[: 300 * SAMPLE_RATE]
+    return shared_speech(shared_audio, 300, SPEECH_FILES[:6])
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ Used by the accuracy tests and `bench/real_asr.py`, so both score the same audio
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,30 @@ SAMPLE_RATE = 16_000
 LONG_FORM_GAPS = (0.3, 2.0, 6.0)
 # Clip order of the long form (each clip twice, ~2 minutes with the gaps).
 LONG_FORM_ORDER = ("sample", "jfk", "libri0", "libri1", "sample", "libri0", "jfk", "libri1")
+
+
+# Every shared recording of speech, for speed benchmarks and VAD checks (no references needed).
+SPEECH_FILES = (
+    "silero_test.wav",
+    "pyannote/sample.wav",
+    "pyannote/dev00.wav",
+    "pyannote/dev01.wav",
+    "jfk.flac",
+    "librispeech/1089-134686-0000.flac",
+    "librispeech/1089-134686-0001.flac",
+)
+
+
+def shared_speech(
+    audio_dir: Path, seconds: float, files: Sequence[str] = SPEECH_FILES, offset: float = 0.0
+) -> np.ndarray:
+    """`seconds` of the `files` end to end, repeated as needed, starting `offset` s in."""
+    from hark.audio import load_audio
+
+    one = np.concatenate([load_audio(audio_dir / name) for name in files])
+    start = round(offset * SAMPLE_RATE) % one.size
+    samples = round(seconds * SAMPLE_RATE)
+    return np.tile(one, -(-(start + samples) // one.size) + 1)[start : start + samples]
 
 
 @dataclass(frozen=True)
