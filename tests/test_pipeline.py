@@ -351,3 +351,24 @@ def test_idle_aligners_unload(test_models, shared_audio) -> None:
         shared_audio / "jfk.flac", language="en", align_model=aligner, **FIXED
     )
     assert again.alignment == "ctc" and again.text == result.text
+
+
+def test_language_detection_reports_its_stages_so_a_caller_can_stop_it(
+    pipeline, shared_audio
+) -> None:
+    # /detect-language stops on a deadline or a client gone by raising from this callback.
+    seen: list[str] = []
+    result = pipeline.detect_language(
+        shared_audio / "jfk.flac", report=lambda p: seen.append(p.stage)
+    )
+    assert seen == ["vad", "language"] and result is not None
+
+    class Stop(Exception):
+        pass
+
+    def stop_before_encoding(progress) -> None:
+        if progress.stage == "language":
+            raise Stop
+
+    with pytest.raises(Stop):
+        pipeline.detect_language(shared_audio / "jfk.flac", report=stop_before_encoding)

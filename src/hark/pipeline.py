@@ -347,15 +347,23 @@ class Pipeline:
     # -- language -------------------------------------------------------------------------
 
     def detect_language(
-        self, audio: AudioInput, options: TranscribeOptions | None = None, **overrides: Any
+        self,
+        audio: AudioInput,
+        options: TranscribeOptions | None = None,
+        report: ProgressCallback = _no_progress,
+        **overrides: Any,
     ) -> LanguageResult | None:
         """Spoken language of a file, from up to `language_detection_chunks` speech chunks.
-        None when the file holds no speech."""
+        None when the file holds no speech. `report` hears each stage begin (a caller stops
+        the work by raising from it)."""
         options = merge_options(options, overrides)
         samples = load_audio(audio, max_duration=options.max_duration)
+        duration = len(samples) / SAMPLE_RATE
+        report(Progress("vad", 0, duration))
         chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
         if not chunks:
             return None
+        report(Progress("language", 0, len(chunks)))
         return detect_language(self.asr, samples, chunks, options.language_detection_chunks)
 
     # -- lazily loaded models ---------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TypeVar
 from fastapi import Request
 
 from hark.options import TranscribeOptions
-from hark.pipeline import LanguageResult
+from hark.pipeline import LanguageResult, Progress
 from hark.scheduler import CancelledError, QueueFullError, ShuttingDownError
 from hark.schema import Transcript
 from hark.server.errors import ApiError
@@ -50,9 +50,15 @@ async def detect_language(
 ) -> LanguageResult | None:
     pipeline = state.loaded()
 
-    def job(_cancel: threading.Event) -> tuple[LanguageResult | None, float]:
+    def job(cancel: threading.Event) -> tuple[LanguageResult | None, float]:
+        def stop_if_cancelled(_: Progress) -> None:
+            # Decoding, VAD and the one bounded encode are the stages; a deadline or a
+            # client gone stops the work between them.
+            if cancel.is_set():
+                raise Cancelled()
+
         started = time.perf_counter()
-        result = pipeline.detect_language(upload.file, options)
+        result = pipeline.detect_language(upload.file, options, report=stop_if_cancelled)
         return result, time.perf_counter() - started
 
     result, seconds = await _run(request, state, job)
