@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,14 @@ def test_worker_audio_limit_from_settings(worker: Worker, settings: Settings, jf
     assert "over the 0.5 MB limit" in result["error"]
 
 
+def test_a_job_past_the_worker_deadline_stops(worker: Worker, settings, jfk_b64) -> None:
+    assert worker.pipeline is not None
+    hurried = settings.model_copy(update={"job_timeout_s": 0.001})
+    result = Worker(hurried, loader=lambda **_: worker.pipeline).run(job(audio_base_64=jfk_b64))
+    assert "HARK_JOB_TIMEOUT_S" in result["error"] and "during vad" in result["error"]
+    check_whisperx(worker.run(job(audio_base_64=jfk_b64, **FIXED)))  # the default: 4 h
+
+
 def test_model_that_fails_to_load_reports_per_job(settings: Settings, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-model")
     broken = Worker(settings.model_copy(update={"model": missing}))
@@ -176,14 +185,14 @@ def test_progress_updates_on_long_jobs(
         settings,
         progress_sender=lambda j, p: sent.append((j, p)),
         loader=lambda **_: worker.pipeline,
-    )._progress(request)
-    assert report is not None
+    )._progress(request, deadline=math.inf)
     for done in range(12):
         report(Progress("asr", done, 11.0))
     assert sent == []
     monkeypatch.delenv("RUNPOD_WEBHOOK_POST_OUTPUT", raising=False)
     off_runpod = Worker(settings, loader=lambda **_: worker.pipeline)
-    assert off_runpod._progress(request) is None
+    assert off_runpod.progress_sender is None  # off RunPod the callback only keeps the deadline
+    off_runpod._progress(request, deadline=math.inf)(Progress("asr", 11.0, 11.0))
 
 
 def test_progress_sender_failure_does_not_fail_the_job(worker: Worker, settings, jfk_b64) -> None:

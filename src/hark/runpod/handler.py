@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -86,7 +87,7 @@ class Worker:
         started = time.perf_counter()
         try:
             result = self._transcribe(job)
-        except (JobInputError, AudioError, ModelError, ModelNotLoadedError) as exc:
+        except (JobInputError, AudioError, ModelError, ModelNotLoadedError, JobTimedOut) as exc:
             logger.info("job %s: %s", job_id, exc)
             return {"error": str(exc)}
         except Exception as exc:  # the worker must survive whatever one job triggers
@@ -120,20 +121,26 @@ class Worker:
             # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
             allow_private=getattr(self.settings, "allow_private_urls", False),
         )
-        transcript = self.pipeline.transcribe(audio, options, progress=self._progress(job))
+        report = self._progress(job, time.monotonic() + (self.settings.job_timeout_s or math.inf))
+        transcript = self.pipeline.transcribe(audio, options, progress=report)
         return whisperx_output(transcript, request.output_formats)
 
-    def _progress(self, job: Mapping[str, Any]) -> ProgressCallback | None:
+    def _progress(self, job: Mapping[str, Any], deadline: float) -> ProgressCallback:
+        """Progress updates to RunPod, and the job's deadline (HARK_JOB_TIMEOUT_S) checked at
+        every stage and batch, so a job past it stops there instead of running on."""
         sender = self.progress_sender
-        if sender is None:
-            return None
         interval = self.runpod.progress_interval_s
         last = time.monotonic()
 
         def report(progress: Progress) -> None:
             nonlocal last
             now = time.monotonic()
-            if now - last < interval:
+            if now > deadline:
+                raise JobTimedOut(
+                    f"the job ran past the worker's limit of {self.settings.job_timeout_s:g} s "
+                    f"(HARK_JOB_TIMEOUT_S) during {progress.stage}; send shorter audio"
+                )
+            if sender is None or now - last < interval:
                 return  # short jobs send nothing; long ones one update per interval
             last = now
             try:
@@ -145,6 +152,10 @@ class Worker:
 
     def concurrency_modifier(self, current: int) -> int:
         return self.runpod.concurrency
+
+
+class JobTimedOut(Exception):
+    """The job ran past HARK_JOB_TIMEOUT_S and was stopped at a stage or batch boundary."""
 
 
 def _runpod_progress_sender() -> ProgressSender | None:
