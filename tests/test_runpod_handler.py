@@ -9,21 +9,14 @@ from typing import Any
 
 import pytest
 
+import helpers
 from hark.pipeline import Pipeline, Progress
 from hark.runpod import handler as handler_module
 from hark.runpod.config import RunpodSettings, hark_settings
 from hark.runpod.handler import Worker, progress_payload
 from hark.settings import Settings
 
-EOT = 50257
-# Random weights may stop at once: forbid end-of-text and cap the length so chunks give words.
-FIXED: dict[str, Any] = {
-    "language": "en",
-    "beam_size": 1,
-    "temperature": [0],
-    "suppress_tokens": [-1, EOT],
-    "max_new_tokens": 16,
-}
+FIXED: dict[str, Any] = {"language": "en", **helpers.FIXED, "max_new_tokens": 16}
 WORD_KEYS = {"word", "start", "end", "score"}
 
 

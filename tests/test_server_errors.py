@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support_server import FAST, Server
 from test_server_asr import main_server
-from test_server_support import FAST, Server
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_server_support import (
+from support_server import (
     FAST,
     Server,
     clip,

@@ -10,11 +10,13 @@ import pytest
 import webvtt
 
 from hark.server.languages import LANGUAGES
+from support_server import FAST as ASR_FAST
+from support_server import Server
 from test_server_asr import main_server
-from test_server_support import EOT, Server
 
-# Extra TranscribeOptions fields ride along as form fields (the client's `extra_body`).
-FAST = {"beam_size": 1, "suppress_tokens": f"-1,{EOT}", "max_new_tokens": 8}
+# Extra TranscribeOptions fields ride along as form fields (the client's `extra_body`); the
+# language and temperature are the SDK's own arguments.
+FAST = {k: v for k, v in ASR_FAST.items() if k not in ("language", "temperature")}
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,16 @@ between the end and the delivery cannot lose it: `claim_webhooks` hands it to an
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hark.jobs.model import Job, Status
+
+# Seconds since the epoch. Stores take one so that tests can move time instead of sleeping.
+Clock = Callable[[], float]
 
 
 class StoreFullError(RuntimeError):
@@ -56,8 +61,10 @@ class Policy:
 
 
 class JobStore(ABC):
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, clock: Clock = time.time) -> None:
         self.policy = policy
+        # Every lease, due time and age the store records or compares is read from here.
+        self.clock = clock
 
     @abstractmethod
     def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
@@ -143,13 +150,14 @@ class JobStore(ABC):
         return None
 
 
-def open_store(url: str, policy: Policy) -> JobStore:
+def open_store(url: str, policy: Policy, clock: Clock = time.time) -> JobStore:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from hark.jobs.redis_store import RedisStore
 
-        return RedisStore(url, policy)
+        return RedisStore(url, policy, clock)
     if url.startswith("sqlite://"):
         from hark.jobs.sqlite_store import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or ":memory:", policy)
+        path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
+        return SqliteStore(path, policy, clock)
     raise ValueError(f"HARK_JOB_STORE must be sqlite:///path or redis://host:port/db, not {url!r}")
