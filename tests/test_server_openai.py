@@ -107,3 +107,22 @@ def test_errors_reach_the_client(client: openai.OpenAI, audio: Path) -> None:
     with pytest.raises(openai.APIStatusError) as not_audio:
         client.audio.transcriptions.create(file=("a.txt", b"hello" * 100), model="whisper-1")
     assert not_audio.value.status_code == 415
+
+
+def test_unknown_fields_are_refused_but_openai_fields_kept(
+    client: openai.OpenAI, audio: Path
+) -> None:
+    """A misspelt extra field is a 422 with a suggestion, as on /asr and /run; Hark's names for
+    what OpenAI's own fields say point to those; OpenAI's fields Hark ignores still pass."""
+    with audio.open("rb") as f, pytest.raises(openai.UnprocessableEntityError) as typo:
+        client.audio.transcriptions.create(
+            file=f, model="whisper-1", extra_body={**FAST, "beamsize": 2}
+        )
+    assert "unknown parameter 'beamsize' (did you mean 'beam_size'?)" in typo.value.message
+    with audio.open("rb") as f, pytest.raises(openai.UnprocessableEntityError) as own:
+        client.audio.transcriptions.create(
+            file=f, model="whisper-1", extra_body={"initial_prompt": "Hi."}
+        )
+    assert "unknown parameter 'initial_prompt' (use prompt)" in own.value.message
+    result = transcribe(client, audio, include=["logprobs"], chunking_strategy="auto")
+    assert isinstance(result, openai.types.audio.Transcription) and result.text.strip()

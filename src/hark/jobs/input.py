@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import re
 import socket
 import time
@@ -35,6 +34,7 @@ from pydantic import (
 
 from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
 from hark.options import TranscribeOptions
+from hark.suggest import MAX_LISTED, unknown_keys_message
 
 OutputFormat = Literal["srt", "vtt", "txt", "tsv"]
 OUTPUT_FORMATS: tuple[str, ...] = ("srt", "vtt", "txt", "tsv")
@@ -60,7 +60,7 @@ _RENAMED = {
 # Far more than the options there are, far fewer than a hostile body can hold.
 MAX_INPUT_KEYS = 200
 # Validation problems listed in one message; the rest are counted.
-_MAX_LISTED = 10
+_MAX_LISTED = MAX_LISTED
 
 
 class JobInputError(ValueError):
@@ -328,16 +328,11 @@ def describe_errors(exc: ValidationError) -> str:
     parts: list[str] = []
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
-        names = []
-        for key in unknown[:_MAX_LISTED]:
-            hint = _RENAMED.get(key.lower())
-            if hint is None and (close := difflib.get_close_matches(key, valid, n=1, cutoff=0.7)):
-                hint = f"did you mean {close[0]!r}?"
-            names.append(_shorten(key, 40) + (f" ({hint})" if hint else ""))
-        if len(unknown) > _MAX_LISTED:
-            names.append(f"and {len(unknown) - _MAX_LISTED} more")
-        noun = "option" if len(unknown) == 1 else "options"
-        parts.append(f"unknown input {noun} {', '.join(names)}; valid options: {', '.join(valid)}")
+        parts.append(
+            unknown_keys_message(
+                unknown, valid, what="input option", valid_label="valid options", renamed=_RENAMED
+            )
+        )
     others = [e for e in exc.errors() if e["type"] != "extra_forbidden"]
     for error in others[:_MAX_LISTED]:
         message = str(error["msg"]).removeprefix("Value error, ")[:300]
