@@ -336,9 +336,24 @@ def test_store_size_cap_refuses_new_jobs(tmp_path: Path) -> None:
     store.check_room()  # empty: room
     queued(store, b"x" * 300_000)
     assert store.size_bytes() >= 300_000
-    with pytest.raises(StoreFullError, match="full"):
+    with pytest.raises(StoreFullError, match=r"full \(0\.2 MiB\)"):
         store.check_room()
     store.close()
+
+
+def test_store_limit_is_in_mib(tmp_path: Path) -> None:
+    """HARK_JOB_STORE_MAX_MB counts MiB, as HARK_MAX_UPLOAD_MB does (one unit everywhere)."""
+    from hark.jobs.service import JobService
+    from hark.settings import Settings
+
+    settings = Settings(
+        job_store_url=f"sqlite:///{tmp_path / 'jobs.db'}", job_store_max_mb=3, max_upload_mb=2
+    )
+    service = JobService(settings)
+    try:
+        assert service.store.policy.max_bytes == 3 * 1024 * 1024
+    finally:
+        service.store.close()
 
 
 def test_policy_timeout_never_exceeds_the_servers(tmp_path: Path) -> None:

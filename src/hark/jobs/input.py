@@ -35,6 +35,7 @@ from pydantic import (
 from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
 from hark.options import TranscribeOptions
 from hark.suggest import MAX_LISTED, unknown_keys_message
+from hark.units import format_mib
 
 OutputFormat = Literal["srt", "vtt", "txt", "tsv"]
 OUTPUT_FORMATS: tuple[str, ...] = ("srt", "vtt", "txt", "tsv")
@@ -201,8 +202,9 @@ class JobInput(TranscribeOptions):
         if self._audio_data is not None:
             if max_bytes is not None and len(self._audio_data) > max_bytes:
                 raise AudioTooLargeError(
-                    f"{self.source_field} holds {_mb(len(self._audio_data))} of audio, over "
-                    f"the {_mb(max_bytes)} limit; send a link in audio_url or compress the audio"
+                    f"{self.source_field} holds {format_mib(len(self._audio_data))} of audio, "
+                    f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
+                    "compress the audio"
                 )
             return self._audio_data
         url = self.url
@@ -344,9 +346,9 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _too_large(field: str, link: str, size: int | None, limit: int) -> AudioTooLargeError:
-    actual = f" ({_mb(size)})" if size is not None else ""
+    actual = f" ({format_mib(size)})" if size is not None else ""
     return AudioTooLargeError(
-        f"{field} {link} is over the {_mb(limit)} download limit{actual}; "
+        f"{field} {link} is over the {format_mib(limit)} download limit{actual}; "
         "send a shorter or more compressed file"
     )
 
@@ -356,10 +358,6 @@ def _timed_out(field: str, link: str, timeout: float) -> AudioFetchError:
         f"downloading {field} {link} took longer than {timeout:g} s; use a faster host "
         "or a smaller file"
     )
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
 
 
 def _shorten(value: str, limit: int = 80) -> str:

@@ -23,6 +23,7 @@ from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
 from hark.scheduler import Scheduler
 from hark.settings import Settings
+from hark.units import mib_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class JobService:
             retention_s=settings.job_retention_s,
             webhook_lease_s=self.webhooks.lease_s,
             failed_audio_s=settings.job_failed_audio_retention_s,
-            max_bytes=int(settings.job_store_max_mb * 1e6),
+            max_bytes=mib_bytes(settings.job_store_max_mb),
         )
         self.store = store or open_store(settings.job_store_url, policy)
         self.runner: JobRunner | None = None
@@ -72,7 +73,7 @@ class JobService:
         a retry of a submission gets the job the first one stored (and IdempotencyConflict
         when the key came with another request)."""
         self.store.check_room()
-        job, audio = new_job(body, int(self.settings.max_upload_mb * 1024 * 1024))
+        job, audio = new_job(body, mib_bytes(self.settings.max_upload_mb))
         job.owner = owner
         if job.webhook:
             self._check_webhook(job.webhook)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hark.jobs.model import Job, Status
+from hark.units import format_mib
 
 # Seconds since the epoch. Stores take one so that tests can move time instead of sleeping.
 Clock = Callable[[], float]
@@ -143,7 +144,7 @@ class JobStore(ABC):
         limit = self.policy.max_bytes
         if limit and self.size_bytes() >= limit:
             raise StoreFullError(
-                f"the job store is full ({limit / 1e6:g} MB); retry once finished jobs are purged"
+                f"the job store is full ({format_mib(limit)}); retry once finished jobs are purged"
             )
 
     def close(self) -> None:
