@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
+from hark.jobs.backends import open_store
 from hark.jobs.input import AudioFetchError, _checked_address
 from hark.jobs.model import Job, Status
 from hark.jobs.runner import JobRunner
-from hark.jobs.store import Idempotency, JobStore, Policy, open_store
+from hark.jobs.store import Idempotency, JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
 from hark.model_access import ModelNotAllowed, allowed_models

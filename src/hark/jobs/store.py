@@ -1,4 +1,5 @@
-"""What a job store does; `open_store(url)` picks SQLite (one host) or Redis (replicas).
+"""What a job store does (`hark.jobs.backends.open_store(url)` picks SQLite for one host or
+Redis for replicas).
 
 Every state change is one atomic step in the store, so several threads and processes can share
 it: a job is claimed by exactly one worker, which holds a lease it renews; a job whose lease
@@ -149,16 +150,3 @@ class JobStore(ABC):
 
     def close(self) -> None:
         return None
-
-
-def open_store(url: str, policy: Policy, clock: Clock = time.time) -> JobStore:
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from hark.jobs.redis_store import RedisStore
-
-        return RedisStore(url, policy, clock)
-    if url.startswith("sqlite://"):
-        from hark.jobs.sqlite_store import SqliteStore
-
-        path = url.removeprefix("sqlite://").removeprefix("/") or ":memory:"
-        return SqliteStore(path, policy, clock)
-    raise ValueError(f"HARK_JOB_STORE must be sqlite:///path or redis://host:port/db, not {url!r}")
