@@ -10,18 +10,16 @@ from pathlib import Path
 
 import pytest
 
+import helpers
 from hark.cli_transcribe import output_names
 from hark.options import TranscribeOptions
+from support_server import as_query
 
+# helpers.FIXED as command-line flags (`--beam-size 1 ...`), with a shorter cap.
 FIXED = [
-    "--beam-size",
-    "1",
-    "--temperature",
-    "0",
-    "--suppress-tokens",
-    "-1,50257",
-    "--max-new-tokens",
-    "16",
+    item
+    for key, value in as_query({**helpers.FIXED, "max_new_tokens": 16}).items()
+    for item in (f"--{key.replace('_', '-')}", value)
 ]
 
 

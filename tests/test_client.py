@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from hark.cli import app
 from hark.client import Client, ClientError, JobFailed, audio_input
-from test_jobs_support import FAST_INPUT, Server, job_server
+from support_jobs import FAST_INPUT, Server, job_server
 from test_runpod_sdk import api, worker_env  # noqa: F401  (fixtures: the RunPod local server)
 
 KEY = "client-test-key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from test_deploy_support import ARGOCD, CHART, ENVIRONMENTS, ROOT, env_values, merged_values
+from support_deploy import ARGOCD, CHART, ENVIRONMENTS, ROOT, env_values, merged_values
 
 
 def applications() -> list[dict]:  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ import yaml
 
 from hark.align.models import CACHE_ENV
 from hark.settings import Settings
-from test_deploy_support import CHART, serves_get
+from support_deploy import CHART, serves_get
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "deploy" / "docker"

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_deploy_support import CHART, DASHBOARD, EVERYTHING_ON, one, promql_metrics, render
-from test_jobs_support import FAST_INPUT
-from test_server_support import FAST, clip, shared_server
+from support_deploy import CHART, DASHBOARD, EVERYTHING_ON, one, promql_metrics, render
+from support_jobs import FAST_INPUT
+from support_server import FAST, clip, shared_server
 
 GPU_PANEL, GPU_METRIC = "GPU memory used", "DCGM_FI_DEV_FB_USED"
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hark.settings import Settings
-from test_deploy_support import (
+from support_deploy import (
     CHART,
     NAMESPACE,
     RELEASE,
@@ -22,7 +22,7 @@ from test_deploy_support import (
     secret_fields,
     serves_get,
 )
-from test_deploy_support import all_variants as _all_variants
+from support_deploy import all_variants as _all_variants
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk (the dev extra) renders it")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from test_server_support import FAST, Server, clip, shared_server
+from support_server import FAST, Server, clip, shared_server
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

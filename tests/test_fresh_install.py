@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_server_support import (
+from support_server import (
     free_port,
     http_probe,
     start_process,

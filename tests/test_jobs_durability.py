@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from test_jobs_support import (
+from support_jobs import (
     FAST_INPUT,
     SLOW_INPUT,
     b64,

@@ -10,23 +10,42 @@ from pathlib import Path
 
 import pytest
 
+from hark.jobs.backends import open_store
 from hark.jobs.model import Job, Status
-from hark.jobs.store import JobStore, Policy, open_store
+from hark.jobs.store import JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job
-from test_jobs_support import redis_url  # noqa: F401  (fixture)
+from support_jobs import redis_url  # noqa: F401  (fixture)
 
 POLICY = Policy(lease_s=0.3, max_attempts=2, retention_s=0.5)
 
 
+class FakeClock:
+    """The stores' clock, moved by the test: leases and due times run out when the test says,
+    not after a sleep that a loaded machine may stretch past the next step."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def later(store: JobStore, seconds: float) -> None:
+    """Move `store`'s clock on by `seconds`."""
+    assert isinstance(store.clock, FakeClock)
+    store.clock.now += seconds
+
+
 def open_each(request: pytest.FixtureRequest, tmp_path: Path, policy: Policy) -> JobStore:
-    """The store `request.param` names: a SQLite file, or the test Redis emptied."""
+    """The store `request.param` names (a SQLite file, or the test Redis emptied), on a
+    FakeClock."""
     if request.param == "sqlite":
-        return open_store(f"sqlite:///{tmp_path / 'jobs.db'}", policy)
+        return open_store(f"sqlite:///{tmp_path / 'jobs.db'}", policy, FakeClock())
     import redis
 
     url = request.getfixturevalue("redis_url")
     redis.Redis.from_url(url).flushdb()
-    return open_store(url, policy)
+    return open_store(url, policy, FakeClock())
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -93,12 +112,13 @@ def test_cancel_queued_and_running(store: JobStore) -> None:
 def test_dead_worker_lease_requeues_then_fails(store: JobStore) -> None:
     job = queued(store)
     assert store.claim("dead") is not None
-    time.sleep(0.4)
+    assert store.reap() == 0  # its lease still runs
+    later(store, 0.4)
     assert store.reap() == 1
     assert store.heartbeat(job.id, "dead", None) is None  # the lease is gone
     again = store.claim("alive")
     assert again is not None and again.id == job.id and again.attempts == 2
-    time.sleep(0.4)
+    later(store, 0.4)
     store.reap()
     failed = store.get(job.id)
     assert failed is not None and failed.status is Status.FAILED
@@ -124,6 +144,7 @@ def test_retention_purges_finished_jobs(store: JobStore) -> None:
     store.claim("w")
     store.finish(job.id, "w", Status.FAILED, error="boom")
     assert store.get(job.id) is not None
+    later(store, 0.6)  # past retention (SQLite); Redis expires the job itself, in real time
     deadline = time.monotonic() + 5
     while store.get(job.id) is not None:
         store.purge()
@@ -180,16 +201,16 @@ def test_a_finished_job_owes_its_webhook_until_sent(hook_store: JobStore) -> Non
         assert final is not None
     owed = store.get(hooked.id)
     assert owed is not None and owed.webhook_due is not None
-    assert owed.webhook_due > time.time()  # the finishing process delivers first
+    assert owed.webhook_due > store.clock()  # the finishing process delivers first
     assert store.get(plain.id).webhook_due is None  # type: ignore[union-attr]
     assert store.claim_webhooks() == []  # not before its lease runs out
-    time.sleep(0.5)  # that process died, say
+    later(store, 0.5)  # that process died, say
     (again,) = store.claim_webhooks()
     assert again.id == hooked.id and again.status is Status.COMPLETED
     assert again.public()["output"] == {"text": "x"}
     assert store.claim_webhooks() == []  # now leased to this caller
     store.webhook_sent(hooked.id)
-    time.sleep(0.5)
+    later(store, 0.5)
     assert store.claim_webhooks() == []
     assert store.get(hooked.id).webhook_due is None  # type: ignore[union-attr]
 
@@ -200,13 +221,13 @@ def test_cancelled_failed_and_invalid_jobs_owe_webhooks_too(hook_store: JobStore
     store.cancel(cancelled.id)  # queued: ended at once, due at once
     dying = with_hook(store)
     assert store.claim("dead") is not None
-    time.sleep(0.4)
+    later(store, 0.4)
     store.reap()  # max_attempts=1: FAILED, due at once
     invalid = Job(status=Status.FAILED, error="bad input", webhook="https://example.com/h")
     store.submit(invalid, None)  # ended at submit: its submitter delivers first
     due = {j.id: j.status for j in store.claim_webhooks()}
     assert due == {cancelled.id: Status.CANCELLED, dying.id: Status.FAILED}
-    time.sleep(0.5)
+    later(store, 0.5)
     assert {j.id for j in store.claim_webhooks()} >= {invalid.id}
 
 
@@ -218,7 +239,7 @@ def test_retry_clears_the_owed_webhook(hook_store: JobStore) -> None:
     retried = store.retry(job.id)
     assert retried is not None and retried.status is Status.IN_QUEUE
     assert retried.webhook_due is None
-    time.sleep(0.5)
+    later(store, 0.5)
     assert store.claim_webhooks() == []
 
 
@@ -261,13 +282,13 @@ def test_idempotent_submit_stores_one_job(store: JobStore) -> None:
 def test_idempotency_key_of_a_purged_job_starts_over(tmp_path: Path) -> None:
     from hark.jobs.store import Idempotency
 
-    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY)
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", POLICY, FakeClock())
     try:
         key = Idempotency("caller:k", "d")
         job = store.submit(Job(), b"RIFF", key)
         store.claim("w")
         store.finish(job.id, "w", Status.COMPLETED, {})
-        time.sleep(0.6)  # past retention
+        later(store, 0.6)  # past retention
         assert store.purge() == 1
         fresh = store.submit(Job(), b"RIFF", key)
         assert fresh.id != job.id and store.get(fresh.id) is not None
@@ -293,7 +314,8 @@ def test_failed_jobs_audio_is_kept_only_briefly(short_audio_store: JobStore) -> 
         assert store.claim("w") is not None
         store.finish(job.id, "w", status, None, "broken" if status is Status.FAILED else None)
     assert store.audio(failed.id) == b"RIFF"  # a retry right away still has it
-    time.sleep(1.2)  # Redis expiry works in whole seconds
+    later(store, 1.2)  # SQLite follows the store's clock...
+    time.sleep(1.2)  # ...Redis its own EXPIRE, in whole seconds of real time
     store.purge()
     assert store.audio(failed.id) is None
     kept = store.get(failed.id)  # the job itself stays for the retention time
@@ -315,9 +337,24 @@ def test_store_size_cap_refuses_new_jobs(tmp_path: Path) -> None:
     store.check_room()  # empty: room
     queued(store, b"x" * 300_000)
     assert store.size_bytes() >= 300_000
-    with pytest.raises(StoreFullError, match="full"):
+    with pytest.raises(StoreFullError, match=r"full \(0\.2 MiB\)"):
         store.check_room()
     store.close()
+
+
+def test_store_limit_is_in_mib(tmp_path: Path) -> None:
+    """HARK_JOB_STORE_MAX_MB counts MiB, as HARK_MAX_UPLOAD_MB does (one unit everywhere)."""
+    from hark.jobs.service import JobService
+    from hark.settings import Settings
+
+    settings = Settings(
+        job_store_url=f"sqlite:///{tmp_path / 'jobs.db'}", job_store_max_mb=3, max_upload_mb=2
+    )
+    service = JobService(settings)
+    try:
+        assert service.store.policy.max_bytes == 3 * 1024 * 1024
+    finally:
+        service.store.close()
 
 
 def test_policy_timeout_never_exceeds_the_servers(tmp_path: Path) -> None:

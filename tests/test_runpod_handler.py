@@ -10,21 +10,14 @@ from typing import Any
 
 import pytest
 
+import helpers
 from hark.pipeline import Pipeline, Progress
 from hark.runpod import handler as handler_module
 from hark.runpod.config import RunpodSettings, hark_settings
 from hark.runpod.handler import Worker, progress_payload
 from hark.settings import Settings
 
-EOT = 50257
-# Random weights may stop at once: forbid end-of-text and cap the length so chunks give words.
-FIXED: dict[str, Any] = {
-    "language": "en",
-    "beam_size": 1,
-    "temperature": [0],
-    "suppress_tokens": [-1, EOT],
-    "max_new_tokens": 16,
-}
+FIXED: dict[str, Any] = {"language": "en", **helpers.FIXED, "max_new_tokens": 16}
 WORD_KEYS = {"word", "start", "end", "score"}
 
 
@@ -116,7 +109,15 @@ def test_worker_audio_limit_from_settings(worker: Worker, settings: Settings, jf
     assert "over the 5 s limit" in limited.run(job(audio_base_64=jfk_b64, max_duration=60))["error"]
     tiny = settings.model_copy(update={"max_upload_mb": 0.5})
     result = Worker(tiny, loader=lambda **_: worker.pipeline).run(job(audio_base_64=jfk_b64))
-    assert "over the 0.5 MB limit" in result["error"]
+    assert "over the 0.5 MiB limit" in result["error"]
+    # MiB (1024² bytes), as on the HTTP server: 1.1 MiB = 1 153 433 bytes holds jfk.flac
+    # (1 152 693 bytes), which 1.1 MB (10⁶) would not.
+    assert 1_100_000 < len(base64.b64decode(jfk_b64)) < 1.1 * 1024 * 1024
+    roomy = settings.model_copy(update={"max_upload_mb": 1.1})
+    result = Worker(roomy, loader=lambda **_: worker.pipeline).run(
+        job(audio_base_64=jfk_b64, **FIXED)
+    )
+    assert "error" not in result and result["segments"], result
 
 
 def test_a_job_past_the_worker_deadline_stops(worker: Worker, settings, jfk_b64) -> None:

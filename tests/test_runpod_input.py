@@ -114,7 +114,7 @@ def test_output_formats_forms() -> None:
 
 def test_base64_size_limit() -> None:
     request = JobInput.parse({"audio_base_64": B64})
-    with pytest.raises(AudioTooLargeError, match=re.escape("over the 0.0 MB limit")):
+    with pytest.raises(AudioTooLargeError, match=re.escape("over the 0.0 MiB limit")):
         request.fetch_audio(max_bytes=100)
 
 
@@ -200,8 +200,8 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("/moved", AudioFetchError, "redirects (HTTP 302) to '/audio.flac'"),
         ("/missing", AudioFetchError, "HTTP 404 Not Found"),
-        ("/big", AudioTooLargeError, "over the 0.0 MB download limit (0.0 MB)"),
-        ("/endless", AudioTooLargeError, "over the 0.0 MB download limit"),
+        ("/big", AudioTooLargeError, "over the 0.0 MiB download limit (0.0 MiB)"),
+        ("/endless", AudioTooLargeError, "over the 0.0 MiB download limit"),
         ("/slow", AudioFetchError, "took longer than 0.5 s"),
     ],
 )

@@ -20,19 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
-from test_server_support import free_port, http_probe, running_process
+import helpers
+from support_server import free_port, http_probe, running_process
 
 pytest.importorskip("runpod", reason="the RunPod SDK is installed by the dev extra")
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER_DIR = ROOT / "deploy" / "runpod"
-FIXED: dict[str, Any] = {
-    "language": "en",
-    "beam_size": 1,
-    "temperature": [0],
-    "suppress_tokens": [-1, 50257],
-    "max_new_tokens": 16,
-}
+FIXED: dict[str, Any] = {"language": "en", **helpers.FIXED, "max_new_tokens": 16}
 STARTUP_TIMEOUT = 120.0
 
 

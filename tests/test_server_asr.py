@@ -14,7 +14,7 @@ import webvtt
 
 from hark.server.languages import LANGUAGES
 from hark.server.params import OPTION_FIELDS
-from test_server_support import FAST, Server, shared_server
+from support_server import FAST, Server, shared_server
 
 CONTENT_TYPES = {
     "json": "application/json",

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from support_server import CHROMIUM, Server, launch_chromium
 from test_server_asr import main_server
-from test_server_support import CHROMIUM, Server, launch_chromium
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support_server import FAST, Server
 from test_server_asr import main_server
-from test_server_support import FAST, Server
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,32 @@ def test_invalid_parameters_name_the_field(server: Server, params: dict, field: 
     with server.client() as client:
         r = client.post("/asr", params=params, files={"file": ("a.wav", b"RIFF")})
     assert field in error_of(r, 422, "invalid_parameter")
+
+
+def test_unknown_parameters_are_refused_with_a_suggestion(
+    server: Server, shared_audio: Path
+) -> None:
+    """As /run does: a misspelt name is a 422 naming it and the likely intended one, whether
+    it came as a query, a form field or JSON, and before any audio is read."""
+    audio = (shared_audio / "jfk.flac").read_bytes()
+    with server.client() as client:
+        query = client.post("/asr", params={**FAST, "langauge": "fr"}, files={"file": ("a", audio)})
+        form = client.post("/asr", data={"beamsize": "2"}, files={"file": ("a", audio)})
+        body = client.post("/asr", json={"audio": "", "ouput": "srt", "nonsense_key": 1})
+        # whisper-asr-webservice's flags that mean nothing here are still accepted.
+        accepted = client.post(
+            "/asr",
+            params={**FAST, "encode": "true", "vad_filter": "true", "output": "txt"},
+            files={"file": ("a", audio)},
+        )
+    message = error_of(query, 422, "invalid_parameter")
+    assert message.startswith("unknown parameter 'langauge' (did you mean 'language'?)")
+    assert "valid parameters: file, audio_file, output, audio_url" in message
+    assert "(did you mean 'beam_size'?)" in error_of(form, 422, "invalid_parameter")
+    message = error_of(body, 422, "invalid_parameter")
+    assert message.startswith("unknown parameters 'ouput' (did you mean 'output'?), ")
+    assert "'nonsense_key'; valid" in message
+    assert accepted.status_code == 200 and accepted.text.strip(), accepted.text
 
 
 def test_missing_audio(server: Server) -> None:

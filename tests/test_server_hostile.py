@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from test_jobs_support import FAST_INPUT, b64, job_server, wait_status
+from support_jobs import FAST_INPUT, b64, job_server, wait_status
+from support_server import FAST, Server, clip, shared_server, wait_for, wav_bytes
 from test_server_limits import strict_server
-from test_server_support import FAST, Server, clip, shared_server, wait_for, wav_bytes
 
 ALICE, BOB = "sk-alice-0123456789", "sk-bob-9876543210"
 

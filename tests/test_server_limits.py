@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_server_support import (
+from support_server import (
     FAST,
     Server,
     clip,
@@ -81,7 +81,7 @@ def test_upload_too_large(strict: Server, shared_audio: Path) -> None:
         declared = client.post("/asr", files={"file": ("big.wav", big)})
         as_json = client.post("/asr", json={"audio": "A" * (3 * 1024 * 1024)})
     assert declared.status_code == 413 and code_of(declared) == "upload_too_large"
-    assert "1 MB" in declared.json()["error"]["message"]
+    assert "limit of 1.0 MiB" in declared.json()["error"]["message"]
     assert as_json.status_code == 413
     # Without a Content-Length the limit applies while the body streams in.
     chunked = raw_request(strict, "/asr", big, "audio/wav", chunked=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support_server import FAST, Server, clip, open_request, wait_for
 from test_server_asr import main_server
-from test_server_support import FAST, Server, clip, open_request, wait_for
 
 METRICS = [
     "hark_http_requests_total",

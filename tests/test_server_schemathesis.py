@@ -18,8 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from support_server import FAST, Server, clip
 from test_server_limits import strict_server
-from test_server_support import FAST, Server, clip
 
 # Seconds any generated request may take (a queued one waits for at most one other).
 ANSWER_BOUND_S = 60.0

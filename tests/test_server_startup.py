@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 import hark.server.app as server_app
 from hark.pipeline import load_pipeline
 from hark.settings import Settings
-from test_server_support import shared_server, wait_for
+from support_server import shared_server, wait_for
 
 
 def test_ready_flips_when_the_model_is_loaded(

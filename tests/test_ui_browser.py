@@ -25,16 +25,11 @@ import pytest
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from test_server_support import CHROMIUM, free_port, http_probe, launch_chromium, running_process
+import support_server
+from support_server import CHROMIUM, free_port, http_probe, launch_chromium, running_process
 
-# Quick, deterministic decoding with the random-weight model (see tests/test_pipeline.py).
-FAST = {
-    "language": "en",
-    "suppress_tokens": "-1,50257",
-    "max_new_tokens": "16",
-    "beam_size": "1",
-    "temperature": "0",
-}
+# support_server.FAST with a longer cap (the page's views need a few words).
+FAST = {**support_server.FAST, "max_new_tokens": "16"}
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 TIMEOUT_MS = 120_000
 

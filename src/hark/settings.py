@@ -63,7 +63,9 @@ class Settings(BaseSettings):
 
     # -- request defaults and limits
     batch_size: int | None = Field(None, ge=1, description="Default ASR batch size.")
-    max_upload_mb: float = Field(1024.0, gt=0, description="Largest accepted upload, MB.")
+    max_upload_mb: float = Field(
+        1024.0, gt=0, description="Largest accepted upload, MiB (1024² bytes)."
+    )
     max_audio_seconds: float = Field(4 * 3600.0, gt=0, description="Longest accepted audio.")
     url_timeout_s: float = Field(60.0, gt=0, description="Timeout fetching audio_url.")
     allow_private_urls: bool = Field(
@@ -127,7 +129,8 @@ class Settings(BaseSettings):
     job_store_max_mb: float = Field(
         2048.0,
         ge=0,
-        description="New jobs are refused with 507 once the job store holds this much (0: none).",
+        description="New jobs are refused with 507 once the job store holds this many MiB "
+        "(1024² bytes; 0: none).",
     )
     runsync_wait_s: float = Field(90.0, gt=0, description="Default wait of /runsync.")
     webhook_secret: SecretStr | None = Field(

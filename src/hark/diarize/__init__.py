@@ -13,7 +13,8 @@ from hark.diarize.assign import assign_speakers
 from hark.diarize.channels import channel_labels, diarize_channels, merge_channel_transcripts
 from hark.diarize.cluster import ClusteringOptions, check_speaker_counts
 from hark.diarize.diarizer import DiarizeOptions, Diarizer
-from hark.diarize.embedding import OnnxSpeakerEmbedding, SpeakerEmbedding, load_embedding_model
+from hark.diarize.embedding import OnnxSpeakerEmbedding, SpeakerEmbedding
+from hark.diarize.embedding_models import load_embedding_model
 from hark.diarize.errors import (
     CheckpointFormatError,
     DiarizationError,

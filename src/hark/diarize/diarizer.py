@@ -16,7 +16,8 @@ import numpy as np
 
 from hark.diarize.cluster import ClusteringOptions, centroids, cluster_embeddings
 from hark.diarize.cluster import check_speaker_counts as _check_counts
-from hark.diarize.embedding import SpeakerEmbedding, load_embedding_model
+from hark.diarize.embedding import SpeakerEmbedding
+from hark.diarize.embedding_models import load_embedding_model
 from hark.diarize.errors import DiarizationError
 from hark.diarize.known import enrol_speakers, match_known_speakers
 from hark.diarize.result import Diarization, SpeakerTurn

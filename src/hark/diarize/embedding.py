@@ -1,4 +1,5 @@
-"""Speaker embedding models: the interface, ONNX fbank models, and model selection.
+"""Speaker embedding models: the interface and ONNX fbank models (the embedded GE2E encoder is
+`hark.diarize.ge2e`; `hark.diarize.embedding_models` picks one by name).
 
 Any ONNX model with WeSpeaker's interface (`feats` [batch, frames, mel bins] -> `embs`
 [batch, dim]) or 3D-Speaker's (`feature` -> `embedding`) plugs in: WeSpeaker ResNet34,
@@ -11,16 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hark.diarize.errors import ModelFormatError
 from hark.diarize.fbank import FbankOptions, fbank, num_frames
-from hark.diarize.runtime import open_model, resolve_model_file
-
-DEFAULT_EMBEDDING = "resemblyzer"
-"""Name of the embedded default (the GE2E encoder inside the Resemblyzer wheel)."""
+from hark.diarize.runtime import open_model
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -151,28 +148,3 @@ class OnnxSpeakerEmbedding(SpeakerEmbedding):
         if len(clip) < min_samples:
             clip = np.pad(clip, (0, min_samples - len(clip)))
         return self._embed_features(fbank(clip, options)[None])[0]
-
-
-def load_embedding_model(
-    name: str | None = None,
-    *,
-    device: str = "cpu",
-    cache_dir: str | Path | None = None,
-    local_files_only: bool = False,
-    cpu_threads: int = 0,
-    **options: Any,
-) -> SpeakerEmbedding:
-    """The embedding model called `name`.
-
-    None or "resemblyzer" selects the embedded GE2E encoder; a `.pt` path selects GE2E weights in
-    Resemblyzer's format; anything else is an ONNX model by path or Hugging Face id (see
-    `resolve_model_file`). Extra keyword options go to `OnnxSpeakerEmbedding`.
-    """
-    from hark.diarize.ge2e import GE2EEncoder
-
-    if name is None or name.lower() in (DEFAULT_EMBEDDING, "ge2e"):
-        return GE2EEncoder.load(device=device, cpu_threads=cpu_threads)
-    if name.endswith(".pt") and Path(name).expanduser().is_file():
-        return GE2EEncoder.load(Path(name).expanduser(), device=device, cpu_threads=cpu_threads)
-    path = resolve_model_file(name, cache_dir=cache_dir, local_files_only=local_files_only)
-    return OnnxSpeakerEmbedding(path, device=device, cpu_threads=cpu_threads, **options)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import re
 import socket
 import time
@@ -35,6 +34,8 @@ from pydantic import (
 
 from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
 from hark.options import TranscribeOptions
+from hark.suggest import MAX_LISTED, unknown_keys_message
+from hark.units import format_mib
 
 OutputFormat = Literal["srt", "vtt", "txt", "tsv"]
 OUTPUT_FORMATS: tuple[str, ...] = ("srt", "vtt", "txt", "tsv")
@@ -60,7 +61,7 @@ _RENAMED = {
 # Far more than the options there are, far fewer than a hostile body can hold.
 MAX_INPUT_KEYS = 200
 # Validation problems listed in one message; the rest are counted.
-_MAX_LISTED = 10
+_MAX_LISTED = MAX_LISTED
 
 
 class JobInputError(ValueError):
@@ -201,8 +202,9 @@ class JobInput(TranscribeOptions):
         if self._audio_data is not None:
             if max_bytes is not None and len(self._audio_data) > max_bytes:
                 raise AudioTooLargeError(
-                    f"{self.source_field} holds {_mb(len(self._audio_data))} of audio, over "
-                    f"the {_mb(max_bytes)} limit; send a link in audio_url or compress the audio"
+                    f"{self.source_field} holds {format_mib(len(self._audio_data))} of audio, "
+                    f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
+                    "compress the audio"
                 )
             return self._audio_data
         url = self.url
@@ -328,16 +330,11 @@ def describe_errors(exc: ValidationError) -> str:
     parts: list[str] = []
     unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if unknown:
-        names = []
-        for key in unknown[:_MAX_LISTED]:
-            hint = _RENAMED.get(key.lower())
-            if hint is None and (close := difflib.get_close_matches(key, valid, n=1, cutoff=0.7)):
-                hint = f"did you mean {close[0]!r}?"
-            names.append(_shorten(key, 40) + (f" ({hint})" if hint else ""))
-        if len(unknown) > _MAX_LISTED:
-            names.append(f"and {len(unknown) - _MAX_LISTED} more")
-        noun = "option" if len(unknown) == 1 else "options"
-        parts.append(f"unknown input {noun} {', '.join(names)}; valid options: {', '.join(valid)}")
+        parts.append(
+            unknown_keys_message(
+                unknown, valid, what="input option", valid_label="valid options", renamed=_RENAMED
+            )
+        )
     others = [e for e in exc.errors() if e["type"] != "extra_forbidden"]
     for error in others[:_MAX_LISTED]:
         message = str(error["msg"]).removeprefix("Value error, ")[:300]
@@ -349,9 +346,9 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _too_large(field: str, link: str, size: int | None, limit: int) -> AudioTooLargeError:
-    actual = f" ({_mb(size)})" if size is not None else ""
+    actual = f" ({format_mib(size)})" if size is not None else ""
     return AudioTooLargeError(
-        f"{field} {link} is over the {_mb(limit)} download limit{actual}; "
+        f"{field} {link} is over the {format_mib(limit)} download limit{actual}; "
         "send a shorter or more compressed file"
     )
 
@@ -361,10 +358,6 @@ def _timed_out(field: str, link: str, timeout: float) -> AudioFetchError:
         f"downloading {field} {link} took longer than {timeout:g} s; use a faster host "
         "or a smaller file"
     )
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
 
 
 def _shorten(value: str, limit: int = 80) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from hark.jobs.model import Job, Status
-from hark.jobs.store import Idempotency, JobStore, Policy
+from hark.jobs.store import Clock, Idempotency, JobStore, Policy
 
 P = "hark:"
 QUEUE, LEASES, STATS = P + "queue", P + "leases", P + "stats"
@@ -173,8 +173,9 @@ return false
 
 
 class RedisStore(JobStore):
-    def __init__(self, url: str, policy: Policy) -> None:
-        super().__init__(policy)
+    def __init__(self, url: str, policy: Policy, clock: Clock = time.time) -> None:
+        # Leases, webhook dues and ages follow `clock`; retention is a Redis EXPIRE (real time).
+        super().__init__(policy, clock)
         self._r = redis.Redis.from_url(url, health_check_interval=30)
         self._scripts = {
             name: self._r.register_script(_LIB + body)
@@ -225,7 +226,7 @@ class RedisStore(JobStore):
             pipe.expire(P + "job:" + job.id, self._retention())
             pipe.hincrby(STATS, job.status.lower(), 1)
             if job.webhook:
-                job.webhook_due = time.time() + self.policy.webhook_lease_s
+                job.webhook_due = self.clock() + self.policy.webhook_lease_s
                 pipe.hset(P + "job:" + job.id, "webhook_due", job.webhook_due)
                 pipe.zadd(WEBHOOKS, {job.id: job.webhook_due})
         else:
@@ -241,14 +242,14 @@ class RedisStore(JobStore):
         return data if isinstance(data, bytes) else None
 
     def claim(self, worker: str) -> Job | None:
-        now = time.time()
+        now = self.clock()
         flat = self._call("claim", worker, now, now + self.policy.lease_s)
         if not flat:
             return None
         return _job(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def heartbeat(self, job_id: str, worker: str, progress: dict[str, Any] | None) -> bool | None:
-        lease = time.time() + self.policy.lease_s
+        lease = self.clock() + self.policy.lease_s
         answer = self._call(
             "heartbeat", job_id, worker, lease, json.dumps(progress) if progress else ""
         )
@@ -263,7 +264,7 @@ class RedisStore(JobStore):
         error: str | None = None,
     ) -> Job | None:
         out = json.dumps(output) if output is not None else ""
-        now = time.time()
+        now = self.clock()
         due = now + self.policy.webhook_lease_s
         audio_s = max(1, int(min(self.policy.failed_audio_s, self.policy.retention_s)))
         args = (job_id, worker, str(status), out, error, now, self._retention(), due, audio_s)
@@ -275,7 +276,7 @@ class RedisStore(JobStore):
         return bool(self._call("release", job_id, worker))
 
     def cancel(self, job_id: str) -> Job | None:
-        self._call("cancel", job_id, time.time(), self._retention())
+        self._call("cancel", job_id, self.clock(), self._retention())
         return self.get(job_id)
 
     def retry(self, job_id: str) -> Job | None:
@@ -283,13 +284,13 @@ class RedisStore(JobStore):
         return self.get(job_id)
 
     def reap(self) -> int:
-        return int(self._call("reap", time.time(), self.policy.max_attempts, self._retention()))
+        return int(self._call("reap", self.clock(), self.policy.max_attempts, self._retention()))
 
     def webhook_sent(self, job_id: str) -> None:
         self._call("webhook_sent", job_id)
 
     def claim_webhooks(self, limit: int = 20) -> list[Job]:
-        now = time.time()
+        now = self.clock()
         rows = self._call("claim_webhooks", now, now + self.policy.webhook_lease_s, limit)
         return [_job(dict(zip(flat[::2], flat[1::2], strict=True))) for flat in rows]
 

@@ -30,6 +30,7 @@ from hark.options import TranscribeOptions
 from hark.pipeline import Progress
 from hark.scheduler import CancelledError, Scheduler, ShuttingDownError
 from hark.settings import Settings
+from hark.units import mib_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class JobRunner:
         limit = min(s.max_audio_seconds, options.max_duration or s.max_audio_seconds)
         batch_size = options.batch_size or s.batch_size
         options = options.model_copy(update={"max_duration": limit, "batch_size": batch_size})
-        max_bytes = int(s.max_upload_mb * 1024 * 1024)
+        max_bytes = mib_bytes(s.max_upload_mb)
         if job.audio_url is not None:
             audio = download(
                 job.audio_url,

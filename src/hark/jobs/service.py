@@ -13,16 +13,18 @@ from typing import Any
 
 import httpx
 
+from hark.jobs.backends import open_store
 from hark.jobs.input import AudioFetchError, _checked_address
 from hark.jobs.model import Job, Status
 from hark.jobs.runner import JobRunner
-from hark.jobs.store import Idempotency, JobStore, Policy, open_store
+from hark.jobs.store import Idempotency, JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
 from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
 from hark.scheduler import Scheduler
 from hark.settings import Settings
+from hark.units import mib_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ class JobService:
             retention_s=settings.job_retention_s,
             webhook_lease_s=self.webhooks.lease_s,
             failed_audio_s=settings.job_failed_audio_retention_s,
-            max_bytes=int(settings.job_store_max_mb * 1e6),
+            max_bytes=mib_bytes(settings.job_store_max_mb),
         )
         self.store = store or open_store(settings.job_store_url, policy)
         self.runner: JobRunner | None = None
@@ -72,7 +74,7 @@ class JobService:
         a retry of a submission gets the job the first one stored (and IdempotencyConflict
         when the key came with another request)."""
         self.store.check_room()
-        job, audio = new_job(body, int(self.settings.max_upload_mb * 1024 * 1024))
+        job, audio = new_job(body, mib_bytes(self.settings.max_upload_mb))
         job.owner = owner
         if job.webhook:
             self._check_webhook(job.webhook)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hark.jobs.model import RETRYABLE, Job, Status
-from hark.jobs.store import Idempotency, JobStore, Policy
+from hark.jobs.store import Clock, Idempotency, JobStore, Policy
 
 _COLUMNS = [f.name for f in fields(Job)]
 _SCHEMA = f"""
@@ -34,8 +34,8 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 
 
 class SqliteStore(JobStore):
-    def __init__(self, path: str, policy: Policy) -> None:
-        super().__init__(policy)
+    def __init__(self, path: str, policy: Policy, clock: Clock = time.time) -> None:
+        super().__init__(policy, clock)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection behind a lock: SQLite serialises writers anyway.
@@ -87,7 +87,7 @@ class SqliteStore(JobStore):
 
     def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
         if job.status.final and job.webhook:
-            job.webhook_due = time.time() + self.policy.webhook_lease_s
+            job.webhook_due = self.clock() + self.policy.webhook_lease_s
         row = job.to_row()
         marks = ", ".join("?" * (len(row) + 1))
         with self._tx() as db:
@@ -122,7 +122,7 @@ class SqliteStore(JobStore):
         return None if row is None else row[0]
 
     def claim(self, worker: str) -> Job | None:
-        now = time.time()
+        now = self.clock()
         with self._tx() as db:
             row = db.execute(
                 f"{_SELECT} WHERE status = ? ORDER BY created_at LIMIT 1", (Status.IN_QUEUE,)
@@ -153,7 +153,7 @@ class SqliteStore(JobStore):
             job = self._one(db, job_id)
             if job is None or job.worker != worker or job.status is not Status.IN_PROGRESS:
                 return None
-            values: dict[str, Any] = {"lease_until": time.time() + self.policy.lease_s}
+            values: dict[str, Any] = {"lease_until": self.clock() + self.policy.lease_s}
             if progress is not None:
                 values["progress"] = json.dumps(progress)
             self._update(db, job_id, **values)
@@ -172,7 +172,7 @@ class SqliteStore(JobStore):
             if job is None or job.worker != worker or job.status is not Status.IN_PROGRESS:
                 return None
             job.status, job.output, job.error = status, output, error
-            job.finished_at, job.lease_until, job.progress = time.time(), None, None
+            job.finished_at, job.lease_until, job.progress = self.clock(), None, None
             row = job.to_row()
             self._update(
                 db,
@@ -212,7 +212,7 @@ class SqliteStore(JobStore):
             if job is None:
                 return None
             if job.status is Status.IN_QUEUE:
-                now = time.time()
+                now = self.clock()
                 self._update(db, job_id, status=Status.CANCELLED, finished_at=now, audio=None)
                 self._owe_webhook(db, job_id, now)  # due at once: any process delivers it
                 self._bump(db, "cancelled")
@@ -242,7 +242,7 @@ class SqliteStore(JobStore):
             return self._one(db, job_id)
 
     def reap(self) -> int:
-        now = time.time()
+        now = self.clock()
         with self._tx() as db:
             rows = db.execute(
                 f"{_SELECT} WHERE status = ? AND lease_until < ?", (Status.IN_PROGRESS, now)
@@ -268,7 +268,7 @@ class SqliteStore(JobStore):
             self._update(db, job_id, webhook_due=None)
 
     def claim_webhooks(self, limit: int = 20) -> list[Job]:
-        now = time.time()
+        now = self.clock()
         with self._tx() as db:
             rows = db.execute(
                 f"{_SELECT} WHERE webhook_due IS NOT NULL AND webhook_due <= ? "
@@ -282,7 +282,7 @@ class SqliteStore(JobStore):
             return jobs
 
     def purge(self) -> int:
-        now = time.time()
+        now = self.clock()
         cutoff = now - self.policy.retention_s
         with self._tx() as db:
             # Failed jobs keep their audio for a retry, but only for failed_audio_s.

@@ -1,4 +1,5 @@
-"""What a job store does; `open_store(url)` picks SQLite (one host) or Redis (replicas).
+"""What a job store does (`hark.jobs.backends.open_store(url)` picks SQLite for one host or
+Redis for replicas).
 
 Every state change is one atomic step in the store, so several threads and processes can share
 it: a job is claimed by exactly one worker, which holds a lease it renews; a job whose lease
@@ -9,11 +10,17 @@ between the end and the delivery cannot lose it: `claim_webhooks` hands it to an
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hark.jobs.model import Job, Status
+from hark.units import format_mib
+
+# Seconds since the epoch. Stores take one so that tests can move time instead of sleeping.
+Clock = Callable[[], float]
 
 
 class StoreFullError(RuntimeError):
@@ -56,8 +63,10 @@ class Policy:
 
 
 class JobStore(ABC):
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, clock: Clock = time.time) -> None:
         self.policy = policy
+        # Every lease, due time and age the store records or compares is read from here.
+        self.clock = clock
 
     @abstractmethod
     def submit(self, job: Job, audio: bytes | None, idempotency: Idempotency | None = None) -> Job:
@@ -136,20 +145,8 @@ class JobStore(ABC):
         limit = self.policy.max_bytes
         if limit and self.size_bytes() >= limit:
             raise StoreFullError(
-                f"the job store is full ({limit / 1e6:g} MB); retry once finished jobs are purged"
+                f"the job store is full ({format_mib(limit)}); retry once finished jobs are purged"
             )
 
     def close(self) -> None:
         return None
-
-
-def open_store(url: str, policy: Policy) -> JobStore:
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from hark.jobs.redis_store import RedisStore
-
-        return RedisStore(url, policy)
-    if url.startswith("sqlite://"):
-        from hark.jobs.sqlite_store import SqliteStore
-
-        return SqliteStore(url.removeprefix("sqlite://").removeprefix("/") or ":memory:", policy)
-    raise ValueError(f"HARK_JOB_STORE must be sqlite:///path or redis://host:port/db, not {url!r}")

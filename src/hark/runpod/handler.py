@@ -30,6 +30,7 @@ from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.runpod.config import RunpodSettings, hark_settings
 from hark.runpod.schema import validate_input
 from hark.settings import Settings
+from hark.units import mib_bytes
 
 __all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]
 
@@ -116,7 +117,7 @@ class Worker:
         except ModelNotAllowed as exc:
             raise JobInputError(str(exc)) from None
         audio = request.fetch_audio(
-            max_bytes=int(self.settings.max_upload_mb * 1_000_000),
+            max_bytes=mib_bytes(self.settings.max_upload_mb),
             timeout=self.settings.url_timeout_s,
             # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
             allow_private=getattr(self.settings, "allow_private_urls", False),

@@ -19,18 +19,14 @@ from hark.options import TranscribeOptions
 from hark.server.errors import ApiError, invalid, validation_message
 from hark.server.uploads import Repeated
 from hark.settings import Settings
+from hark.suggest import unknown_keys_message
 
 OPTION_FIELDS: tuple[str, ...] = tuple(TranscribeOptions.model_fields)
 SUBTITLE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SubtitleOptions))
 _SUBTITLES = TypeAdapter(SubtitleOptions)
 
-# Names other clients send (whisper-asr-webservice, WhisperX servers), applied only while the
-# model has no field of that name itself.
-ALIASES = {"align": "word_timestamps"}
-# Speaker options of the issue's API that this build may not have yet: refused when asked for,
-# ignored when explicitly off, so clients sending `diarize=false` keep working.
-SPEAKER_FIELDS = ("diarize", "num_speakers", "min_speakers", "max_speakers")
-# whisper-asr-webservice flags with no meaning here (input is always decoded, VAD always runs).
+# whisper-asr-webservice flags with no meaning here (input is always decoded, VAD always runs):
+# accepted by /asr, so that its clients keep working, and otherwise ignored.
 IGNORED_FIELDS = ("encode", "vad_filter")
 
 
@@ -71,11 +67,6 @@ def transcribe_options(
     """
     names = [n for n in OPTION_FIELDS if n not in set(skip)]
     values = given(fields, names)
-    for alias, target in ALIASES.items():
-        aliased = given(fields, [alias])
-        if aliased and alias not in OPTION_FIELDS and target in names and target not in values:
-            values[target] = aliased[alias]
-    _refuse_speakers(fields)
     values.update(extra or {})
     if values.get("batch_size") is None and settings.batch_size:
         values["batch_size"] = settings.batch_size
@@ -129,10 +120,15 @@ def text(fields: Mapping[str, Any], name: str, max_length: int = 8192) -> str | 
     return value
 
 
-def _refuse_speakers(fields: Mapping[str, Any]) -> None:
-    for name in SPEAKER_FIELDS:
-        if name in OPTION_FIELDS or name not in given(fields, [name]):
-            continue
-        wanted = boolean(fields, name, False) if name == "diarize" else given(fields, [name])[name]
-        if wanted:
-            raise invalid(name, "speaker diarization is not available on this server")
+def refuse_unknown(
+    fields: Mapping[str, Any], known: Iterable[str], renamed: Mapping[str, str] | None = None
+) -> None:
+    """422 naming every field the route does not know, with the likely intended name (the
+    wording `/run` uses): a misspelt `langauge=fr` must not quietly transcribe in English."""
+    valid = list(dict.fromkeys(known))
+    unknown = [key for key in fields if key not in set(valid)]
+    if unknown:
+        message = unknown_keys_message(
+            unknown, valid, what="parameter", valid_label="valid parameters", renamed=renamed
+        )
+        raise ApiError(422, "invalid_parameter", message)

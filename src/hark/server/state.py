@@ -14,6 +14,7 @@ from hark.server.errors import ApiError
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics
 from hark.settings import Settings
+from hark.units import mib_bytes
 
 
 @dataclass
@@ -29,7 +30,7 @@ class ServerState:
 
     @property
     def max_upload_bytes(self) -> int:
-        return int(self.settings.max_upload_mb * 1024 * 1024)
+        return mib_bytes(self.settings.max_upload_mb)
 
     def loaded_scheduler(self) -> Scheduler:
         """The scheduler that owns the model (503 while it is loading)."""

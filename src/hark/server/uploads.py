@@ -1,6 +1,6 @@
 """Read a request's audio and fields: multipart, url-encoded form, JSON with base64, raw body.
 
-Uploads stream into spooled temporary files (memory up to 1 MB, then disk) and are cut off as
+Uploads stream into spooled temporary files (memory up to 1 MiB, then disk) and are cut off as
 soon as they pass `HARK_MAX_UPLOAD_MB`, so an oversize upload is refused with 413 without ever
 being held whole. `audio_url` downloads live in `hark.server.urls`.
 """
@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from hark.server.errors import ApiError, invalid
+from hark.units import MIB, format_mib
 
 FILE_FIELDS = ("file", "audio_file")
-SPOOL_BYTES = 1024 * 1024
+SPOOL_BYTES = MIB
 # Room for multipart boundaries, headers and the text fields next to the file.
 _FORM_OVERHEAD = 256 * 1024
 _RAW_TYPES = ("audio/", "video/", "application/octet-stream")
@@ -62,14 +63,15 @@ class RequestData:
 
 
 def new_spool() -> IO[bytes]:
-    """A temporary file in memory up to 1 MB, then on disk; the `Upload` holding it closes it."""
+    """A temporary file in memory up to 1 MiB, then on disk; the `Upload` holding it closes it."""
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
 
 
 def too_large(limit_bytes: int) -> ApiError:
-    mb = limit_bytes / 1024 / 1024
     return ApiError(
-        413, "upload_too_large", f"the audio is larger than the server's limit of {mb:g} MB"
+        413,
+        "upload_too_large",
+        f"the audio is larger than the server's limit of {format_mib(limit_bytes)}",
     )
 
 

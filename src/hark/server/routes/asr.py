@@ -19,7 +19,15 @@ from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
 from hark.server.examples import ASR_RESPONSES, DETECT_EXAMPLE
 from hark.server.languages import language_name
-from hark.server.params import choice, option_group, subtitle_options, text, transcribe_options
+from hark.server.params import (
+    IGNORED_FIELDS,
+    choice,
+    option_group,
+    refuse_unknown,
+    subtitle_options,
+    text,
+    transcribe_options,
+)
 from hark.server.responses import transcript_response
 from hark.server.schemas import (
     binary,
@@ -57,6 +65,8 @@ _UPLOADS = {
     "audio_file": binary("Same as `file` (the whisper-asr-webservice field name)."),
 }
 _ASR_FIELDS = fields_schema(_ROUTE_FIELDS)
+# Every name /asr reads; anything else is refused (422, with a "did you mean").
+_ASR_KNOWN = (*_UPLOADS, *_ASR_FIELDS, *IGNORED_FIELDS)
 # Detection reads only the VAD settings, the limits and the number of chunks to sample.
 _DETECT_FIELDS = {
     k: v
@@ -82,6 +92,7 @@ async def asr(request: Request) -> Response:
     state = get_state(request)
     data = await read_request(request, state.max_upload_bytes)
     try:
+        refuse_unknown(data.fields, _ASR_KNOWN)
         output = choice(data.fields, "output", FORMAT_CHOICES, "json")
         options = transcribe_options(data.fields, state.settings)
         subtitles = subtitle_options(data.fields)

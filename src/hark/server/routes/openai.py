@@ -22,7 +22,14 @@ from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
 from hark.server.examples import OPENAI_RESPONSES
 from hark.server.languages import language_name
-from hark.server.params import choice, given, subtitle_options, text, transcribe_options
+from hark.server.params import (
+    choice,
+    given,
+    refuse_unknown,
+    subtitle_options,
+    text,
+    transcribe_options,
+)
 from hark.server.schemas import binary, error_responses, fields_schema, form_body
 from hark.server.state import ServerState, get_state
 from hark.server.uploads import read_request
@@ -65,6 +72,26 @@ _OPENAI_FIELDS: dict[str, dict[str, Any]] = {
     },
 }
 _FIELDS = fields_schema(_OPENAI_FIELDS, skip=_OWN)
+# Fields of OpenAI's API that Hark reads no meaning from but that its SDKs may send: accepted
+# (and ignored, as before) so that existing client code keeps working.
+_OPENAI_IGNORED = (
+    "timestamp_granularities",
+    "stream",
+    "chunking_strategy",
+    *(
+        f"{name}{suffix}"
+        for name in ("include", "keywords", "languages", "known_speaker_names")
+        for suffix in ("[]", "")
+    ),
+    "known_speaker_references[]",
+    "known_speaker_references",
+)
+_KNOWN = (*_FIELDS, *_OPENAI_IGNORED)
+# Hark's own names for what OpenAI's fields already say.
+_USE_OPENAI_FIELD = {
+    "task": "use /v1/audio/translations to translate",
+    "initial_prompt": "use prompt",
+}
 _DOCS: dict[str, Any] = {
     "response_class": Response,
     "responses": {**OPENAI_RESPONSES, **error_responses(400, 401, 404, 413, 415, 422, 503, 504)},
@@ -107,6 +134,9 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"]) ->
     data = await read_request(request, state.max_upload_bytes)
     try:
         fields = data.fields
+        # An object-valued chunking_strategy arrives as chunking_strategy[type]=... fields.
+        own = {k: v for k, v in fields.items() if not k.startswith("chunking_strategy[")}
+        refuse_unknown(own, _KNOWN, _USE_OPENAI_FIELD)
         _check_model(state, text(fields, "model"))
         fmt = choice(fields, "response_format", RESPONSE_FORMATS, "json")
         granularities = _granularities(fields)

@@ -14,15 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from test_server_support import FAST, Server, clip, free_port, running_process, shared_server
+from helpers import FIXED
+from support_server import FAST, Server, clip, free_port, running_process, shared_server
 
-FAST_INPUT: dict[str, Any] = {
-    "language": "en",
-    "beam_size": 1,
-    "temperature": [0],
-    "suppress_tokens": [-1, 50257],
-    "max_new_tokens": 8,
-}
+# FAST as a job's JSON input (the same options, typed).
+FAST_INPUT: dict[str, Any] = {"language": "en", **FIXED, "max_new_tokens": 8}
 # Many 1-s chunks decoded one at a time with a wide beam: seconds of work on the tiny model.
 SLOW_INPUT: dict[str, Any] = {
     **FAST_INPUT,

@@ -27,19 +27,27 @@ import httpx
 import numpy as np
 import pytest
 
+from helpers import FIXED
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
-EOT = 50257
-# Random weights may end a chunk at once: forbid end-of-text and cap the length, so results
-# have words and every request costs about the same.
-FAST = {
-    "language": "en",
-    "beam_size": "1",
-    "temperature": "0",
-    "suppress_tokens": f"-1,{EOT}",
-    "max_new_tokens": "8",
-}
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def as_query(options: dict[str, Any]) -> dict[str, str]:
+    """Decoding options (helpers.FIXED's form) as /asr query parameters: lists comma-joined."""
+    return {
+        key: ",".join(map(_text, value)) if isinstance(value, list) else _text(value)
+        for key, value in options.items()
+    }
+
+
+# helpers.FIXED (random weights still yield words) as query parameters, with a shorter cap so
+# every request over HTTP costs about the same.
+FAST = as_query({"language": "en", **FIXED, "max_new_tokens": 8})
 
 _SERVERS: dict[str, Server] = {}
 
