@@ -19,8 +19,8 @@ from hark.dev.accuracy import normalize_words
 from hark.runpod.config import RunpodSettings
 from hark.runpod.handler import Worker
 from hark.settings import Settings
-from test_jobs_support import b64, submit, wait_status
-from test_server_support import Server, shared_server
+from support_jobs import b64, submit, wait_status
+from support_server import Server, shared_server
 
 REFERENCE = (
     "And so my fellow Americans, ask not what your country can do for you, "
