@@ -229,7 +229,7 @@ def bench_asr(
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     import hark
-    from hark.asr import default_cpu_threads
+    from hark.cores import default_cpu_threads
 
     threads = args.cpu_threads or default_cpu_threads()
     pipeline = hark.load_pipeline(

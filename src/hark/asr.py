@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hark.cores import default_cpu_threads
 from hark.decoding import (
     ChunkResult,
     DecodeOptions,
@@ -71,13 +72,6 @@ def resolve_compute_type(compute_type: str, device: str) -> str:
 
     wanted = DEFAULT_COMPUTE_TYPE[device]
     return wanted if wanted in ctranslate2.get_supported_compute_types(device) else "float32"
-
-
-def default_cpu_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 class WhisperASR:

@@ -123,7 +123,7 @@ class SileroVad:
     def _create_session(self) -> Any:
         import onnxruntime as ort
 
-        from hark.asr import default_cpu_threads
+        from hark.cores import default_cpu_threads
         from hark.onnx_providers import execution_providers
 
         options = ort.SessionOptions()
