@@ -14,6 +14,7 @@ from rich.console import Console
 from hark import __version__
 from hark.cli_options import given, option_parameters
 from hark.cli_remote import app as remote_app
+from hark.cli_stream import stream
 from hark.dev.cli import app as dev_app
 from hark.formats import FORMATS
 from hark.options import TranscribeOptions
@@ -224,6 +225,9 @@ def serve(**setting_values: Any) -> None:
 # Every Settings field becomes a flag of `hark serve`, overriding its HARK_* variable.
 serve.__signature__ = inspect.Signature(option_parameters(Settings))  # type: ignore[attr-defined]
 app.command()(serve)
+
+
+app.command(no_args_is_help=True)(stream)
 
 
 def _known_speakers(values: list[str]) -> dict[str, Path]:

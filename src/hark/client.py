@@ -209,3 +209,19 @@ def _describe(response: httpx.Response) -> str:
     if isinstance(error, dict):
         error = error.get("message")
     return f"HTTP {response.status_code}: {error or response.text[:200]}"
+
+
+# The async live-streaming client (`hark.client_live`), importable from here too; loaded on
+# first use so that the jobs client does not import websockets.
+_LIVE_NAMES = frozenset(
+    {"AsyncLiveClient", "LiveSession", "LiveError", "LiveEvent", "Ready", "Partial", "Final"}
+    | {"Lag", "ErrorEvent", "Done", "listen"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LIVE_NAMES:
+        from hark import client_live
+
+        return getattr(client_live, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
