@@ -342,3 +342,35 @@ def test_notes_say_how_to_reach_it(case: Any) -> None:
         notes
     )
     assert "http://localhost:9000/docs" in notes and serves_get("/docs")
+
+
+def test_ingress_keeps_live_websockets_open() -> None:
+    """Live streams hold a WebSocket for their whole length: the Ingress gets read/send/tunnel
+    timeouts for the common controllers, the user's annotations win, and it can be turned off."""
+    objects, _ = render({"ingress": {"enabled": True}})
+    annotations = one(objects, "Ingress", RELEASE)["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "3600"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "3600"
+    assert annotations["nginx.org/websocket-services"] == RELEASE
+    assert annotations["nginx.org/proxy-read-timeout"] == "3600s"
+    assert annotations["haproxy.org/timeout-tunnel"] == "3600s"
+
+    own = "nginx.ingress.kubernetes.io/proxy-read-timeout"
+    objects, _ = render(
+        {
+            "ingress": {
+                "enabled": True,
+                "annotations": {own: "120", "example.com/x": "y"},
+                "websocket": {"timeoutSeconds": 7200},
+            }
+        }
+    )
+    annotations = one(objects, "Ingress", RELEASE)["metadata"]["annotations"]
+    assert annotations[own] == "120" and annotations["example.com/x"] == "y"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] == "7200"
+
+    objects, _ = render({"ingress": {"enabled": True, "websocket": {"enabled": False}}})
+    assert "annotations" not in one(objects, "Ingress", RELEASE)["metadata"]
+    chart = helm.Chart.load(CHART)
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(chart.merge_values({"ingress": {"websocket": {"timeoutSeconds": 5}}}))
