@@ -2,8 +2,9 @@
 
 The page (`hark/server/static/ui/`) is plain HTML, CSS and JavaScript with no build step and
 no external resources, so it works in an air-gapped cluster. It posts to `asr` with
-`output=all` and renders the answer; see `app.js`. Relative URLs keep it working behind a
-path prefix. The routes stay out of the OpenAPI schema.
+`output=all` and renders the answer; see `app.js`. Its Live mode streams the microphone to
+`GET /v1/listen` (a WebSocket) as PCM16 from an AudioWorklet (`live-worklet.js`). Relative
+URLs keep it working behind a path prefix. The routes stay out of the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def config(request: Request) -> JSONResponse:
     """What the page needs to know about this server: languages, whether a key is needed."""
     settings: Any = getattr(request.app.state, "settings", None)
     body: dict[str, Any] = {"languages": _languages()}
+    # Live mode is offered where the server has the live route (`GET /v1/listen`).
+    body["live"] = any(getattr(route, "path", None) == "/v1/listen" for route in request.app.routes)
     if settings is not None:
         body["auth"] = bool(getattr(settings, "api_keys", None))
         max_upload_mb = getattr(settings, "max_upload_mb", None)

@@ -1,5 +1,7 @@
 // Hark web page: upload or record audio, POST it to /asr?output=all, show the transcript
 // with speakers and word timestamps, highlight the word being played, offer every format.
+// Live mode: the microphone streams to the /v1/listen WebSocket as PCM16 (live-worklet.js),
+// partial text shows in grey, finals in normal text, subtitles download at the end.
 // Plain browser JavaScript, no build step, no external resources.
 "use strict";
 
@@ -33,6 +35,14 @@
     recordButton: $("record-button"),
     recordLabel: $("record-label"),
     recordTime: $("record-time"),
+    liveRow: $("live-row"),
+    liveHelp: $("live-help"),
+    liveButton: $("live-button"),
+    liveLabel: $("live-label"),
+    liveTime: $("live-time"),
+    live: $("live"),
+    liveFinals: $("live-finals"),
+    livePartial: $("live-partial"),
     form: $("options-form"),
     language: $("language"),
     diarize: $("diarize"),
@@ -69,6 +79,7 @@
     timer: null, // elapsed-time ticker while uploading/transcribing
     recorder: null,
     recordTimer: null,
+    live: null, // the live session: {ws, audio, stream, ...} while the microphone streams
     words: [], // [{start, end, el}] sorted by start
     current: null, // the highlighted word
     pinned: null, // the word last clicked: wins over others holding the same time
@@ -239,6 +250,304 @@
     else startRecording();
   });
 
+  // ---------------------------------------------------------------- live captions
+
+  // Why PCM16 from an AudioWorklet rather than MediaRecorder chunks: every current browser has
+  // AudioWorklet, the samples leave ~100 ms after they are heard (MediaRecorder's container
+  // pages add their own delay and a codec round trip), a lost or reordered chunk cannot break a
+  // decoder's state, and the server needs no container parsing. 32 kB/s is nothing on a LAN.
+  const LIVE_RATE = 16000;
+  const LIVE_FORMATS = ["srt", "vtt", "txt", "json"];
+  const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // what a WebSocket subprotocol may hold
+
+  function liveUrl(rate) {
+    const url = new URL("v1/listen", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.search = "";
+    url.hash = "";
+    const language = el.language.value;
+    const task = $("task").value;
+    if (language) url.searchParams.set("language", language);
+    if (task && task !== "transcribe") url.searchParams.set("task", task);
+    if (el.diarize.checked) url.searchParams.set("diarize", "true");
+    url.searchParams.set("format", "pcm16");
+    if (rate !== LIVE_RATE) url.searchParams.set("sample_rate", String(Math.round(rate)));
+    // The key: as a subprotocol (never in a URL, so never in an access log) when it is a
+    // valid token, else as ?api_key= (the other form the server accepts from browsers).
+    // "hark.v1" is offered too: the server answers with it, and a browser fails a handshake
+    // whose answered subprotocol it did not offer.
+    const key = el.apiKey.value.trim();
+    const protocols = ["hark.v1"];
+    if (key && TOKEN.test(key)) protocols.push(`hark.bearer.${key}`);
+    else if (key) url.searchParams.set("api_key", key);
+    return { url: url.href, protocols };
+  }
+
+  function setLiveButton(on, label) {
+    el.liveButton.setAttribute("aria-pressed", on ? "true" : "false");
+    el.liveButton.classList.toggle("live-on", on);
+    el.liveLabel.textContent = label;
+  }
+
+  function liveStatus() {
+    const live = state.live;
+    if (!live || !live.started) return;
+    const heard = (performance.now() - live.started) / 1000;
+    el.liveTime.textContent = clock(heard);
+    if (live.ending) return;
+    const behind = live.lag >= 0.05 ? ` · ${live.lag.toFixed(1)} s behind` : "";
+    setStatus(`Live · ${clock(heard)}${behind}`, null);
+  }
+
+  async function startLive() {
+    if (
+      !navigator.mediaDevices ||
+      !navigator.mediaDevices.getUserMedia ||
+      !window.AudioWorkletNode ||
+      !window.WebSocket
+    ) {
+      showError(
+        "Live captions unavailable",
+        "This browser cannot stream the microphone here (it needs HTTPS or localhost).",
+      );
+      return;
+    }
+    clearError();
+    clearTranscript();
+    el.empty.hidden = true;
+    el.live.hidden = false;
+    const live = { lag: 0, segments: [], speakers: [], ending: false, started: 0 };
+    state.live = live;
+    setLiveButton(true, "Starting…");
+    updateButtons();
+    try {
+      live.stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: true, autoGainControl: true },
+      });
+      try {
+        live.audio = new AudioContext({ sampleRate: LIVE_RATE });
+      } catch (_) {
+        live.audio = new AudioContext(); // the browser's own rate; the server is told it
+      }
+      await live.audio.audioWorklet.addModule("ui/live-worklet.js");
+    } catch (err) {
+      stopLiveAudio(live);
+      state.live = null;
+      setLiveButton(false, "Live captions");
+      updateButtons();
+      showError("Microphone unavailable", err && err.message ? err.message : String(err));
+      return;
+    }
+    if (live.ending) {
+      // Stopped while the microphone was being opened.
+      stopLiveAudio(live);
+      state.live = null;
+      setLiveButton(false, "Live captions");
+      updateButtons();
+      setStatus("Cancelled.", 0);
+      return;
+    }
+    const rate = live.audio.sampleRate;
+    const { url, protocols } = liveUrl(rate);
+    const ws = new WebSocket(url, protocols);
+    ws.binaryType = "arraybuffer";
+    live.ws = ws;
+    setStatus("Connecting…", null);
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data !== "string") return;
+      const message = parseJson(event.data);
+      if (message && typeof message.type === "string") onLiveEvent(live, message);
+    });
+    ws.addEventListener("close", (event) => onLiveClose(live, event));
+  }
+
+  // Audio flows once the server said ready: nothing is lost to a connection still opening.
+  function startLiveAudio(live) {
+    const source = live.audio.createMediaStreamSource(live.stream);
+    const node = new AudioWorkletNode(live.audio, "hark-pcm16", {
+      numberOfOutputs: 1,
+      channelCount: 1,
+      channelCountMode: "explicit",
+      processorOptions: { chunk: Math.round(live.audio.sampleRate / 10) },
+    });
+    node.port.onmessage = (event) => {
+      if (live.ws.readyState === WebSocket.OPEN && !live.ending) live.ws.send(event.data);
+    };
+    source.connect(node);
+    node.connect(live.audio.destination); // silent (the worklet writes no output), but pulled
+    live.node = node;
+    live.source = source;
+    live.started = performance.now();
+    live.timer = setInterval(liveStatus, 250);
+    setLiveButton(true, "Stop");
+    liveStatus();
+  }
+
+  function stopLiveAudio(live) {
+    if (live.node) {
+      live.node.port.postMessage("flush");
+      live.node.disconnect();
+    }
+    if (live.source) live.source.disconnect();
+    if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
+    if (live.audio && live.audio.state !== "closed") live.audio.close().catch(() => {});
+    clearInterval(live.timer);
+  }
+
+  function stopLive() {
+    const live = state.live;
+    if (!live || live.ending) return;
+    live.ending = true;
+    // The last few ms still in the worklet are dropped: they are after "Stop" was pressed.
+    stopLiveAudio(live);
+    setLiveButton(false, "Finishing…");
+    updateButtons();
+    setStatus("Finishing…", null);
+    if (!live.ws) return; // still opening the microphone: startLive sees `ending`
+    if (live.ws.readyState === WebSocket.OPEN && live.sessionId) {
+      live.ws.send(JSON.stringify({ type: "end" }));
+    } else {
+      live.ws.close();
+    }
+  }
+
+  function onLiveEvent(live, message) {
+    switch (message.type) {
+      case "ready":
+        live.sessionId = message.session_id;
+        if (!live.ending) startLiveAudio(live);
+        break;
+      case "partial":
+        el.livePartial.textContent = String(message.text || "").trim();
+        break;
+      case "final":
+        if (message.segment) addLiveSegment(live, message.segment);
+        break;
+      case "lag":
+        live.lag = Number(message.seconds) || 0;
+        liveStatus();
+        break;
+      case "error":
+        live.error = message;
+        break;
+      case "done":
+        live.done = message;
+        el.livePartial.textContent = "";
+        break;
+      default:
+        break; // newer servers may send more; nothing to do
+    }
+  }
+
+  function addLiveSegment(live, segment) {
+    const text = String(segment.text || "").trim();
+    if (!text) return;
+    el.livePartial.textContent = "";
+    const item = document.createElement("li");
+    item.className = "segment final";
+    item.dataset.start = segment.start;
+    item.dataset.end = segment.end;
+    const head = document.createElement("div");
+    head.className = "segment-head";
+    const stamp = document.createElement("span");
+    stamp.className = "timestamp";
+    stamp.textContent = `${clock(segment.start, true)} – ${clock(segment.end, true)}`;
+    head.append(stamp);
+    if (segment.speaker) {
+      head.append(speakerChip(live.speakers, segment.speaker));
+      item.classList.add(speakerClass(live.speakers, segment.speaker));
+    }
+    const body = document.createElement("p");
+    body.className = "segment-text";
+    body.textContent = text;
+    item.append(head, body);
+    el.liveFinals.append(item);
+    live.segments.push(segment);
+    item.scrollIntoView({ block: "nearest" });
+  }
+
+  function onLiveClose(live, event) {
+    stopLiveAudio(live);
+    if (state.live === live) state.live = null;
+    setLiveButton(false, "Live captions");
+    el.liveTime.textContent = "";
+    el.livePartial.textContent = "";
+    updateButtons();
+    if (live.done && event.code === 1000) {
+      const transcript = live.done.transcript || {};
+      const segments = live.segments.length;
+      const parts = [];
+      if (transcript.language) parts.push(`Language: ${languageName(transcript.language)}`);
+      if (Number.isFinite(transcript.duration)) {
+        parts.push(`Duration: ${clock(transcript.duration)}`);
+      }
+      parts.push(`${segments} segment${segments === 1 ? "" : "s"}`);
+      el.summary.textContent = parts.join(" · ");
+      el.summary.hidden = false;
+      if (!segments) {
+        el.empty.textContent = "No speech was heard.";
+        el.empty.hidden = false;
+      }
+      setStatus("Done. Fetching subtitles…", null);
+      liveDownloads(live.sessionId || live.done.session_id);
+      return;
+    }
+    if (live.ending && !live.sessionId) {
+      setStatus("Cancelled.", 0); // given up before the server was ready
+      return;
+    }
+    // An abnormal close: say why (the error event's message, else the close reason).
+    setStatus("", 0);
+    const titles = {
+      1008: "Not allowed",
+      1013: "Server busy",
+      1003: "Unusable audio",
+      1009: "Message too big",
+      1011: "Server error",
+    };
+    const code = live.error && live.error.code ? ` · ${live.error.code}` : "";
+    const title = `${titles[event.code] || "Live stream closed"} (${event.code})${code}`;
+    let message = (live.error && live.error.message) || event.reason;
+    if (!message) {
+      message = live.sessionId
+        ? "The connection to the server was lost."
+        : "The server did not accept the stream. Is the API key right?";
+    }
+    showError(title, message);
+    if (event.code === 1008 || (!live.sessionId && event.code === 1006)) showApiKeyField(false);
+  }
+
+  // The session's subtitles, rendered by the server, as download links.
+  async function liveDownloads(sessionId) {
+    const headers = {};
+    const key = el.apiKey.value.trim();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const results = await Promise.all(
+      LIVE_FORMATS.map(async (name) => {
+        try {
+          const response = await fetch(
+            `v1/listen/${encodeURIComponent(sessionId)}?output=${name}`,
+            { headers, cache: "no-store" },
+          );
+          if (!response.ok) return null;
+          const format = FORMATS.find((f) => f.name === name);
+          return { format, text: await response.text() };
+        } catch (_) {
+          return null;
+        }
+      }),
+    );
+    const files = results.filter(Boolean);
+    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+    renderDownloads(files, `live-${stamp}`);
+    setStatus(files.length ? "Done." : "Done (the subtitles could not be fetched).", 100);
+  }
+
+  el.liveButton.addEventListener("click", () => {
+    if (state.live) stopLive();
+    else startLive();
+  });
+
   // ---------------------------------------------------------------- options
 
   function fillLanguages(codes) {
@@ -297,6 +606,10 @@
           languages = config.languages;
         }
         if (config.auth) showApiKeyField(false);
+        if (config.live) {
+          el.liveRow.hidden = false;
+          el.liveHelp.hidden = false;
+        }
         if (config.max_upload_mb) state.maxUploadMb = Number(config.max_upload_mb);
       }
     } catch (_) {
@@ -328,10 +641,13 @@
 
   function updateButtons() {
     const busy = Boolean(state.xhr);
-    el.submit.disabled = busy || !state.file || Boolean(state.recorder);
+    const live = Boolean(state.live);
+    el.submit.disabled = busy || live || !state.file || Boolean(state.recorder);
     el.cancel.hidden = !busy;
-    el.recordButton.disabled = busy;
-    el.fileInput.disabled = busy;
+    el.recordButton.disabled = busy || live;
+    // Live: pressing again during "Starting…" gives up; nothing to press while finishing.
+    el.liveButton.disabled = busy || Boolean(state.recorder) || (live && state.live.ending);
+    el.fileInput.disabled = busy || live;
     el.form.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
@@ -492,6 +808,9 @@
     state.currentSegment = null;
     el.transcript.replaceChildren();
     el.transcript.hidden = true;
+    el.liveFinals.replaceChildren();
+    el.livePartial.textContent = "";
+    el.live.hidden = true;
     el.speakers.replaceChildren();
     el.speakers.hidden = true;
     el.summary.hidden = true;
@@ -623,11 +942,10 @@
     highlight();
   }
 
-  function renderDownloads(files) {
-    const base = (state.file && state.file.name ? state.file.name : "transcript").replace(
-      /\.[^./\\]+$/,
-      "",
-    );
+  function renderDownloads(files, baseName) {
+    const base =
+      baseName ||
+      (state.file && state.file.name ? state.file.name : "transcript").replace(/\.[^./\\]+$/, "");
     for (const { format, text } of files) {
       const blob = new Blob([text], { type: format.type });
       const url = URL.createObjectURL(blob);
