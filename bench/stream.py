@@ -1,0 +1,385 @@
+"""Live transcription benchmark: caption latency, lag and streaming WER over `GET /v1/listen`.
+
+A real `hark serve` (a subprocess, so that this process's pacing never competes with the
+server for the GIL) runs the real Whisper base (`hark.dev.real_whisper.real_whisper_base`,
+CPU int8 on 2 threads by default; `--device cuda` float16 on a GPU machine). For each level
+of concurrency N (1, 2, 4, 8 by default) N streams play the shared long-form speech
+(`hark.dev.real_speech`: the reference clips separated by 0.3/2/6 s gaps, ~2 minutes) at
+real-time pace, 100 ms per message, through `hark.client_live`; stream k starts k clips into
+the sequence so that the streams do not speak and pause in lockstep.
+
+Measured per level, from the client's side (what a caption viewer sees):
+- first partial: the first partial (or final) with text whose audio span reaches 0.1 s into
+  an utterance, after the moment that utterance's first sample was sent (one value per clip
+  onset; a partial still showing the previous utterance's words but spanning the new one's
+  start counts too, so this can flatter a little);
+- final: the first final reaching an utterance's end, after its last sample was sent;
+- lag: the server's `lag` events over time: mean of the last third, the largest, and the
+  slope (s per s of audio). A level "holds real time" when every stream ended, the slope is
+  under 0.02 s/s (1.2 s per minute) and the last third's mean lag is under 2 s.
+Then the streaming WER of the 1-stream run against Hark's offline `POST /asr` on the same
+long form and the same server (both with language=en), scored with `hark.dev.accuracy`.
+
+    .venv/bin/python bench/stream.py                         # CPU, 1/2/4/8 streams
+    .venv/bin/python bench/stream.py --streams 1,2 --seconds 60
+    .venv/bin/python bench/stream.py --device cuda --streams 1,4,16,32,64
+    .venv/bin/python bench/stream.py --url http://host:9080  # a server already running
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import io
+import itertools
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+
+if TYPE_CHECKING:
+    from hark.dev.real_speech import Clip
+
+ROOT = Path(__file__).resolve().parents[1]
+AUDIO = ROOT.parent / "shared" / "audio"
+CHUNK_S = 0.1
+RATE = 16_000
+THREADS = 2
+
+
+# ------------------------------------------------------------------------------ audio
+
+
+@dataclass(frozen=True)
+class Program:
+    """One stream's audio and where its utterances are (seconds from the stream start)."""
+
+    audio: np.ndarray
+    utterances: list[tuple[float, float]]
+    reference: str
+
+
+def program(rotation: int, seconds: float | None) -> Program:
+    """The long form (`hark.dev.real_speech.long_form`) starting `rotation` clips in; rotation
+    0 is exactly the long form. Cut to `seconds` (whole utterances only are scored)."""
+    from hark.dev.real_speech import LONG_FORM_GAPS, LONG_FORM_ORDER
+
+    clips = _clips()
+    order = LONG_FORM_ORDER[rotation % len(LONG_FORM_ORDER) :]
+    order += LONG_FORM_ORDER[: rotation % len(LONG_FORM_ORDER)]
+    parts, utterances, texts = [], [], []
+    position = 0.0
+    gaps = itertools.cycle(LONG_FORM_GAPS)
+    for index, name in enumerate(order):
+        if index:
+            gap = np.zeros(round(next(gaps) * RATE), np.float32)
+            parts.append(gap)
+            position += gap.size / RATE
+        clip = clips[name]
+        parts.append(clip.audio)
+        utterances.append((position, position + clip.duration))
+        texts.append(clip.reference)
+        position += clip.duration
+    audio = np.concatenate(parts)
+    if seconds is not None and seconds < position:
+        audio = audio[: round(seconds * RATE)]
+        utterances = [u for u in utterances if u[1] <= seconds]
+    return Program(audio, utterances, " ".join(texts))
+
+
+@functools.cache
+def _clips() -> dict[str, Clip]:
+    from hark.dev.real_speech import reference_clips
+
+    return {clip.name: clip for clip in reference_clips(AUDIO)}
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def wav(samples: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm16(samples))
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------ server
+
+
+@contextlib.contextmanager
+def server(device: str, max_streams: int, threads: int) -> Iterator[str]:
+    """`hark serve` with the real Whisper base on a free loopback port, until exit."""
+    from hark.dev.real_whisper import real_whisper_base
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HARK_")},
+        "HARK_MODEL": str(real_whisper_base()),
+        "HARK_DEVICE": device,
+        "HARK_COMPUTE_TYPE": "int8" if device == "cpu" else "float16",
+        "HARK_CPU_THREADS": str(threads),
+        "HARK_LOCAL_FILES_ONLY": "true",
+        "HARK_LOG_LEVEL": "warning",
+        "HARK_LIVE_MAX_STREAMS": str(max_streams),
+        "OMP_NUM_THREADS": str(threads),
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    log = Path(tempfile.mkdtemp(prefix="hark-bench-stream-")) / "server.log"
+    command = [sys.executable, "-m", "hark.cli", "serve", "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"server exited:\n{log.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"server not ready:\n{log.read_text()}")
+            time.sleep(0.5)
+        print(f"server: {url} ({device}, log {log})", file=sys.stderr)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# ------------------------------------------------------------------------------ one stream
+
+
+@dataclass
+class StreamResult:
+    partial_latency: list[float] = field(default_factory=list)
+    final_latency: list[float] = field(default_factory=list)
+    lag: list[tuple[float, float]] = field(default_factory=list)  # (audio time sent, lag)
+    text: str = ""
+    refused: bool = False
+    error: str = ""
+    ended: bool = False
+    send_drift: float = 0.0  # how late this process sent its last chunk (its own slowness)
+
+
+async def play(url: str, prog: Program, language: str, drain: float) -> StreamResult:
+    from hark.client_live import AsyncLiveClient, Final, LiveError, Partial
+    from hark.client_live import Lag as LagEvent
+
+    result = StreamResult()
+    pcm = pcm16(prog.audio)
+    step = int(RATE * CHUNK_S) * 2
+    onsets = {i: start for i, (start, _) in enumerate(prog.utterances)}
+    ends = {i: end for i, (_, end) in enumerate(prog.utterances)}
+    started = 0.0
+
+    def heard() -> float:  # seconds of audio whose sending time has come
+        return time.monotonic() - started
+
+    try:
+        async with AsyncLiveClient(url).listen(language=language) as live:
+            started = time.monotonic()
+
+            async def send() -> None:
+                for index, offset in enumerate(range(0, len(pcm), step)):
+                    delay = started + index * CHUNK_S - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await live.send(pcm[offset : offset + step])
+                result.send_drift = heard() - len(pcm) / 2 / RATE
+                await live.end()
+                # A server far behind would keep this level running for minutes: give up
+                # after `drain` s (the stream then counts as not ended, real time not held).
+                await asyncio.sleep(drain)
+                await live.close()
+
+            sender = asyncio.create_task(send())
+            finals: list[str] = []
+            async for event in live:
+                now = heard()
+                if isinstance(event, Partial | Final):
+                    text = event.text.strip()
+                    end = event.end if event.end is not None else now
+                    start = event.start if event.start is not None else end
+                    if text:
+                        for i in [i for i, t in onsets.items() if t <= now and end > t + 0.1]:
+                            if start <= ends[i]:
+                                result.partial_latency.append(now - onsets.pop(i))
+                if isinstance(event, Final):
+                    finals.append(event.text.strip())
+                    for i in [i for i, t in ends.items() if t <= now and event.end >= t - 0.3]:
+                        result.final_latency.append(now - ends.pop(i))
+                elif isinstance(event, LagEvent):
+                    result.lag.append((now, event.seconds))
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            result.ended = live.done is not None
+            result.text = " ".join(finals)
+            if live.transcript and live.transcript.get("text"):
+                result.text = str(live.transcript["text"])
+    except LiveError as exc:
+        result.refused = exc.retry_later
+        result.error = str(exc)
+    return result
+
+
+# ------------------------------------------------------------------------------ levels
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    if len(points) < 3:
+        return float("nan")
+    t, y = np.array(points).T
+    return float(np.polyfit(t, y, 1)[0])
+
+
+async def level(url: str, streams: int, seconds: float | None, language: str, drain: float) -> dict:
+    programs = [program(k, seconds) for k in range(streams)]
+    results = await asyncio.gather(*(play(url, p, language, drain) for p in programs))
+    partial = [v for r in results for v in r.partial_latency]
+    final = [v for r in results for v in r.final_latency]
+    lag = [p for r in results for p in r.lag]
+    duration = max(p.audio.size / RATE for p in programs)
+    last_third = [v for t, v in lag if t >= duration * 2 / 3]
+    lag_end = statistics.fmean(last_third) if last_third else float("nan")
+    lag_slope = slope(lag)
+    ended = all(r.ended for r in results)
+    held = ended and lag_slope < 0.02 and lag_end < 2.0
+    return {
+        "streams": streams,
+        "partial": (percentile(partial, 50), percentile(partial, 95), len(partial)),
+        "final": (percentile(final, 50), percentile(final, 95), len(final)),
+        "lag_end": lag_end,
+        "lag_max": max((v for _, v in lag), default=float("nan")),
+        "lag_slope": lag_slope,
+        "held": held,
+        "refused": sum(r.refused for r in results),
+        "errors": [r.error for r in results if r.error and not r.refused],
+        "drift": max(r.send_drift for r in results),
+        "text": results[0].text,
+        "reference": programs[0].reference,
+        "duration": duration,
+    }
+
+
+def offline_text(url: str, language: str) -> tuple[str, float]:
+    prog = program(0, None)
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{url}/asr",
+        params={"language": language, "output": "json"},
+        files={"file": ("long.wav", wav(prog.audio), "audio/wav")},
+        timeout=1800,
+    )
+    response.raise_for_status()
+    return str(response.json()["text"]), time.perf_counter() - started
+
+
+def main() -> None:
+    from hark.dev.accuracy import align_words, normalize_words
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--streams", default=None, help="levels, e.g. 1,2,4,8")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="play this much of the long form with one stream (default: all of it, ~126 s)",
+    )
+    parser.add_argument(
+        "--level-seconds",
+        type=float,
+        default=60.0,
+        help="play this much at the levels above one stream (0: all of it)",
+    )
+    parser.add_argument("--drain", type=float, default=60.0, help="wait for done at most, s")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--threads", type=int, default=THREADS, help="server CPU threads")
+    parser.add_argument("--url", default=None, help="use a running server instead")
+    parser.add_argument("--no-wer", action="store_true", help="skip the offline WER request")
+    args = parser.parse_args()
+    default = "1,2,4,8" if args.device == "cpu" else "1,4,16,32,64"
+    levels = [int(n) for n in (args.streams or default).split(",")]
+
+    with contextlib.ExitStack() as stack:
+        url = args.url or stack.enter_context(server(args.device, max(levels), args.threads))
+        rows = []
+        for n in levels:
+            started = time.perf_counter()
+            seconds = args.seconds if n == 1 else (args.level_seconds or None)
+            row = asyncio.run(level(url, n, seconds, args.language, args.drain))
+            row["wall"] = time.perf_counter() - started
+            rows.append(row)
+            print(f"{n} streams done in {row['wall']:.0f} s", file=sys.stderr)
+        offline = None if args.no_wer else offline_text(url, args.language)
+
+    print(f"\n{args.device}, {args.threads} threads, 100 ms messages, language {args.language}\n")
+    print(
+        "| streams | audio s | first partial p50 / p95 s (n) | final p50 / p95 s (n)"
+        " | lag, last third s | lag max s | lag slope s/s | real time held | refused | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        p50, p95, pn = r["partial"]
+        f50, f95, fn = r["final"]
+        print(
+            f"| {r['streams']} | {r['duration']:.0f} | {p50:.2f} / {p95:.2f} ({pn}) | "
+            f"{f50:.2f} / {f95:.2f} ({fn}) | "
+            f"{r['lag_end']:.2f} | {r['lag_max']:.2f} | {r['lag_slope']:+.3f} | "
+            f"{'yes' if r['held'] else 'no'} | {r['refused']} | {len(r['errors'])} |"
+        )
+    held = [r["streams"] for r in rows if r["held"]]
+    print(f"\nmost streams held at real time: {max(held) if held else 'none'} of {levels}")
+    drift = max(r["drift"] for r in rows)
+    print(f"benchmark's own send drift (largest): {drift:.2f} s")
+    for r in rows:
+        for error in r["errors"][:3]:
+            print(f"error at {r['streams']} streams: {error}")
+
+    first = next((r for r in rows if r["streams"] == 1), None)
+    if first is not None and offline is not None and args.seconds is None:
+        ref = normalize_words(first["reference"])
+        live = align_words(ref, normalize_words(first["text"]))
+        off = align_words(ref, normalize_words(offline[0]))
+        print(
+            f"\nWER on the long form ({len(ref)} words): streaming {100 * live.rate:.1f}% "
+            f"(S{live.substitutions} D{live.deletions} I{live.insertions}), offline /asr "
+            f"{100 * off.rate:.1f}% (S{off.substitutions} D{off.deletions} I{off.insertions}), "
+            f"difference {100 * (live.rate - off.rate):+.1f} points; "
+            f"offline took {offline[1]:.1f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
