@@ -217,6 +217,9 @@ def serve(**setting_values: Any) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # Live messages up to the limit get a clear error event (1009); past twice the limit
+        # uvicorn closes (1009) before reading them into memory.
+        ws_max_size=2 * settings.live_max_frame_bytes,
         # uvicorn's HTTP drain shares the one grace period with the job drain.
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
     )

@@ -144,6 +144,35 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Time limit of one webhook delivery attempt."
     )
 
+    # -- live transcription (/v1/listen, /v1/realtime; docs/live.md)
+    live_max_streams: int = Field(
+        8, ge=0, description="Live streams open at once; more are refused (close 1013)."
+    )
+    live_result_ttl_s: float = Field(
+        3600.0, gt=0, description="A finished live session's transcript is kept this long."
+    )
+    live_step_s: float = Field(
+        1.0, ge=0.1, le=10, description="New audio between two decodes of a live buffer."
+    )
+    live_max_buffer_s: float = Field(
+        20.0, ge=2, le=29, description="A live buffer this long is finalised (the cap)."
+    )
+    live_silence_s: float = Field(
+        0.5, gt=0, le=10, description="A pause this long ends an utterance (finals are sent)."
+    )
+    live_beam_size: int = Field(
+        1, ge=1, le=10, description="Beam size of live decodes (a stream may ask for another)."
+    )
+    live_max_frame_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest WebSocket message accepted (close 1009)."
+    )
+    live_max_pending_s: float = Field(
+        10.0,
+        gt=0,
+        description="Audio received and not yet processed, per stream, before the server "
+        "stops reading the socket (back-pressure).",
+    )
+
     @field_validator("api_keys", "allowed_models", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:

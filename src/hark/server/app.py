@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from hark import __version__
 from hark.jobs.model import Job
 from hark.jobs.service import JobService
+from hark.live.registry import LiveRegistry
 from hark.pipeline import Pipeline, load_pipeline
 from hark.scheduler import Scheduler
 from hark.server.errors import install_error_handlers
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics, MetricsMiddleware
-from hark.server.routes import asr, docs, health, jobs, openai, ui
+from hark.server.routes import asr, docs, health, jobs, live, openai, realtime, ui
 from hark.server.shutdown import Drain
 from hark.server.state import ServerState
 from hark.settings import Settings
@@ -36,6 +37,8 @@ Self-hostable speech-to-text: Whisper on CTranslate2 with VAD batching and word 
 * **OpenAI compatible** (`/v1/...`): point the official `openai` client's `base_url` here.
 * **Jobs** (`/run`, `/runsync`, `/status/{id}`, `/cancel/{id}`, `/retry/{id}`): RunPod's
   serverless protocol, durable (SQLite or Redis), for long recordings.
+* **Live** (`/v1/listen`, `/v1/realtime?intent=transcription`): WebSocket streams, captions
+  while people speak (docs/live.md).
 * **Operations**: `/health`, `/ready`, `/metrics` (Prometheus).
 
 Errors are always `{"error": {"code": ..., "message": ...}}`. When the server has API keys,
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             settings.sync_concurrency, settings.queue_size, on_change=_gauges(metrics)
         ),
         jobs=JobService(settings),
+        live=LiveRegistry(settings.live_max_streams, settings.live_result_ttl_s),
     )
 
     def stop_jobs(grace: float) -> None:
@@ -98,7 +102,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (asr, openai, jobs, health, docs, ui):
+    for module in (asr, openai, live, realtime, jobs, health, docs, ui):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

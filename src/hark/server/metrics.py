@@ -18,6 +18,11 @@ Names and labels (the Grafana dashboard is built from them):
 - hark_model_ready                                  gauge, 1 once the model is loaded
 - hark_job_execution_seconds{status}                histogram, jobs this process ran, by outcome
 - hark_job_delay_seconds                            histogram, their time in the queue
+- hark_live_streams                                 gauge, open live streams
+- hark_live_streams_refused_total                   counter, streams refused at the limit
+- hark_live_partial_latency_seconds                 histogram, speech heard -> first partial
+- hark_live_final_latency_seconds                   histogram, end of speech -> final sent
+- hark_live_lag_seconds                             histogram, the lag values sent to clients
 Read from the job store at each scrape (the whole store: with Redis every replica reports the
 same values, so aggregate these with max(), not sum()):
 - hark_job_store_up                                 gauge, 0 when the store cannot be read
@@ -56,6 +61,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Up to an hour: a long recording is one request.
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _DURATION_BUCKETS += (120, 300, 600, 1800, 3600)
+_LIVE_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
 _RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5)
 
 
@@ -130,6 +136,30 @@ class Metrics:
             "hark_job_delay_seconds",
             "Time jobs run by this process waited in the queue.",
             buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.live_streams = Gauge("hark_live_streams", "Open live streams.", registry=r)
+        self.live_refused = Counter(
+            "hark_live_streams_refused",
+            "Live streams refused because the limit was reached.",
+            registry=r,
+        )
+        self.live_partial_latency = Histogram(
+            "hark_live_partial_latency_seconds",
+            "From the arrival of speech to the first partial of its utterance.",
+            buckets=_LIVE_BUCKETS,
+            registry=r,
+        )
+        self.live_final_latency = Histogram(
+            "hark_live_final_latency_seconds",
+            "From the arrival of the end of speech (the pause) to its final.",
+            buckets=_LIVE_BUCKETS,
+            registry=r,
+        )
+        self.live_lag = Histogram(
+            "hark_live_lag_seconds",
+            "Audio received but not yet decoded, as reported to live clients.",
+            buckets=_LIVE_BUCKETS,
             registry=r,
         )
         for code in ("internal_error", "queue_full"):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from hark.jobs.service import JobService
+from hark.live.registry import LiveRegistry
 from hark.pipeline import Pipeline
 from hark.scheduler import Scheduler
 from hark.server.errors import ApiError
@@ -23,6 +24,7 @@ class ServerState:
     metrics: Metrics
     executor: InferenceExecutor
     jobs: JobService
+    live: LiveRegistry
     pipeline: Pipeline | None = None
     scheduler: Scheduler | None = None
     load_error: str | None = None

@@ -1,0 +1,121 @@
+"""Streaming speech detection: Silero probabilities as audio arrives, and the decisions a live
+session takes from them (speech started, speech stopped at a pause).
+
+The Silero graph (`hark.silero`) scores whole arrays and returns no LSTM state, so each new
+block is scored together with `warmup_s` of the audio before it, whose frames are thrown
+away: the state has converged on the block's own audio by then, as `SileroVad` does for the
+segments of a long file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hark.vad import FRAME_SAMPLES, FRAME_SECONDS
+
+ProbabilityFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """Attributes:
+    onset: speech starts at a frame whose probability reaches this.
+    offset: a frame below this counts as silence (hysteresis with onset).
+    silence_s: silence after speech that ends an utterance (a pause: finals are sent).
+    min_speech_s: speech shorter than this (a click, a cough) does not start an utterance.
+    preroll_s: audio kept before speech starts (Whisper needs the onset of the first word).
+    """
+
+    onset: float = 0.5
+    offset: float = 0.35
+    silence_s: float = 0.5
+    min_speech_s: float = 0.1
+    preroll_s: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.offset <= self.onset <= 1.0:
+            raise ValueError("need 0 < offset <= onset <= 1")
+        if self.silence_s <= 0 or self.min_speech_s < 0 or self.preroll_s < 0:
+            raise ValueError("silence_s must be > 0, min_speech_s and preroll_s >= 0")
+
+
+class StreamingVad:
+    """Speech probability of every complete 32 ms frame, as samples come in."""
+
+    def __init__(self, probabilities: ProbabilityFn, warmup_s: float = 1.0) -> None:
+        self._probabilities = probabilities
+        self._warmup = round(warmup_s / FRAME_SECONDS) * FRAME_SAMPLES
+        self._context = np.zeros(0, dtype=np.float32)  # last warm-up samples scored
+        self._pending = np.zeros(0, dtype=np.float32)  # samples short of a whole frame
+        self.frames = 0  # frames scored since the session started
+
+    def feed(self, samples: np.ndarray) -> np.ndarray:
+        """Probabilities of the frames completed by `samples` (frame i covers session samples
+        [512 i, 512 (i + 1)))."""
+        audio = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        whole = audio.size - audio.size % FRAME_SAMPLES
+        self._pending = audio[whole:].copy()
+        if whole == 0:
+            return np.zeros(0, dtype=np.float32)
+        block = audio[:whole]
+        scored = np.concatenate([self._context, block]) if self._context.size else block
+        probs = self._probabilities(scored)[self._context.size // FRAME_SAMPLES :]
+        self._context = scored[-self._warmup :].copy() if self._warmup else self._context
+        self.frames += probs.size
+        return np.asarray(probs, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SpeechStart:
+    time: float  # session seconds where speech began
+
+
+@dataclass(frozen=True)
+class SpeechStop:
+    time: float  # session seconds where speech ended (the pause began)
+
+
+class Endpointer:
+    """Speech start and pause decisions from frame probabilities (hysteresis, a minimum
+    speech length, a minimum pause)."""
+
+    def __init__(self, options: EndpointOptions | None = None) -> None:
+        self.options = options or EndpointOptions()
+        self.in_speech = False
+        self._run_start: int | None = None  # first frame of a speech run not yet confirmed
+        self._silence_start: int | None = None  # first silent frame after speech
+        self.last_speech: float | None = None  # session time of the latest speech frame end
+
+    def update(self, probs: np.ndarray, first_frame: int) -> list[SpeechStart | SpeechStop]:
+        o = self.options
+        events: list[SpeechStart | SpeechStop] = []
+        min_speech = max(1, round(o.min_speech_s / FRAME_SECONDS))
+        min_silence = max(1, round(o.silence_s / FRAME_SECONDS))
+        for k, p in enumerate(probs):
+            i = first_frame + k
+            if not self.in_speech:
+                if p >= o.onset:
+                    if self._run_start is None:
+                        self._run_start = i
+                    if i - self._run_start + 1 >= min_speech:
+                        self.in_speech = True
+                        self._silence_start = None
+                        self.last_speech = (i + 1) * FRAME_SECONDS
+                        events.append(SpeechStart(self._run_start * FRAME_SECONDS))
+                elif p < o.offset:
+                    self._run_start = None
+            elif p < o.offset:
+                if self._silence_start is None:
+                    self._silence_start = i
+                if i - self._silence_start + 1 >= min_silence:
+                    self.in_speech = False
+                    self._run_start = None
+                    events.append(SpeechStop(self._silence_start * FRAME_SECONDS))
+                    self._silence_start = None
+            else:
+                self._silence_start = None
+                self.last_speech = (i + 1) * FRAME_SECONDS
+        return events

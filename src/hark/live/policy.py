@@ -1,0 +1,121 @@
+"""LocalAgreement-n: which words of successive hypotheses are committed.
+
+Every decode of the rolling buffer gives a hypothesis: the words Whisper hears in the audio
+not yet committed. A word is committed once the last `agreement` hypotheses agree on it and on
+everything before it (the longest common prefix, compared on normalised words): Whisper on a
+longer window rarely changes words it already agreed on twice, while the last word or two of a
+window, cut mid-word, change often. Committed words are never revised. At a pause (or when the
+buffer reaches its cap) `flush` commits the rest of the latest hypothesis.
+
+Pure: no audio, no model, no clock. The session feeds it hypotheses with session times.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hark.live.words import LiveWord, collapse_repeats, drop_committed
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    """Attributes:
+    agreement: hypotheses in a row that must agree on a word before it is committed (2 is
+        LocalAgreement-2; 1 commits every hypothesis at once).
+    max_repeats: copies of a repeated n-gram kept in a row (`words.collapse_repeats`).
+    overlap_words: committed words compared with a hypothesis' first words (duplicates).
+    time_tolerance: seconds by which a re-decoded word may move and still count as the
+        committed one.
+    """
+
+    agreement: int = 2
+    max_repeats: int = 2
+    overlap_words: int = 5
+    time_tolerance: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.agreement < 1:
+            raise ValueError("agreement must be >= 1")
+
+
+class CommitPolicy:
+    def __init__(self, options: PolicyOptions | None = None) -> None:
+        self.options = options or PolicyOptions()
+        self._history: deque[list[LiveWord]] = deque(maxlen=self.options.agreement)
+        # The last committed words, for the duplicate guard (bounded: only the tail matters).
+        self._recent: deque[LiveWord] = deque(maxlen=max(1, self.options.overlap_words))
+        self.tentative: list[LiveWord] = []
+        """Words of the latest hypothesis after the committed ones: the revisable tail."""
+
+    @property
+    def last_end(self) -> float | None:
+        """End of the last committed word (session seconds), None before the first."""
+        return self._recent[-1].end if self._recent else None
+
+    def clean(self, hypothesis: Sequence[LiveWord]) -> list[LiveWord]:
+        """A hypothesis less the committed words it repeats and its repetition loops."""
+        fresh = drop_committed(
+            hypothesis,
+            list(self._recent),
+            tolerance=self.options.time_tolerance,
+            max_overlap=self.options.overlap_words,
+        )
+        return collapse_repeats(fresh, self.options.max_repeats)
+
+    def update(self, hypothesis: Sequence[LiveWord]) -> list[LiveWord]:
+        """Take a new hypothesis; return the words it commits (maybe none)."""
+        words = self.clean(hypothesis)
+        self._history.append(words)
+        if len(self._history) < self.options.agreement:
+            self.tentative = words
+            return []
+        agreed = _common_prefix(list(self._history))
+        # The committed words take their times from the newest hypothesis (longest context).
+        committed = words[:agreed]
+        self._commit(committed)
+        self.tentative = words[agreed:]
+        return committed
+
+    def flush(
+        self, hypothesis: Sequence[LiveWord] | None = None, until: float | None = None
+    ) -> list[LiveWord]:
+        """Commit the latest hypothesis (or `hypothesis`, cleaned), up to words ending by
+        `until` when given; the rest stays tentative."""
+        words = self.clean(hypothesis) if hypothesis is not None else self.clean(self.tentative)
+        cut = len(words) if until is None else sum(1 for w in words if w.end <= until)
+        committed, rest = words[:cut], words[cut:]
+        self._commit(committed)
+        self.tentative = rest
+        self._history.clear()
+        if rest:
+            self._history.append(rest)
+        return committed
+
+    def forget(self) -> None:
+        """Drop the tentative words (the audio they came from is gone: a clear)."""
+        self.tentative = []
+        self._history.clear()
+
+    def _commit(self, words: Sequence[LiveWord]) -> None:
+        self._recent.extend(words)
+        # Older hypotheses lose the committed prefix too, so the next agreement is on the rest.
+        n = len(words)
+        if n:
+            self._history = deque(
+                (
+                    h[n:] if [w.key for w in h[:n]] == [w.key for w in words] else self.clean(h)
+                    for h in self._history
+                ),
+                maxlen=self.options.agreement,
+            )
+
+
+def _common_prefix(hypotheses: list[list[LiveWord]]) -> int:
+    n = min(len(h) for h in hypotheses)
+    for i in range(n):
+        key = hypotheses[0][i].key
+        if any(h[i].key != key for h in hypotheses[1:]):
+            return i
+    return n

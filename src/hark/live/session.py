@@ -1,0 +1,341 @@
+"""One live stream: audio in, partials and finals out.
+
+    session = LiveSession(decoder, probabilities, SessionOptions())
+    events = await session.feed(samples)        # 16 kHz mono float32, any length
+    events += await session.flush()              # or session.end() when the audio is over
+
+The policy (docs/live.md, "Commit policy"): audio goes into a rolling buffer; Silero scores
+every 32 ms frame as it arrives. While nobody speaks nothing is decoded and the buffer keeps
+only `preroll_s`. Once speech starts, the buffer (everything not yet final) is decoded every
+`step_s` seconds of new audio, prompted with the text finalised before it; LocalAgreement-2
+(`hark.live.policy`) commits the words two decodes in a row agree on. Committed words that end
+a sentence become a final segment and their audio is dropped. A pause (`silence_s` of
+non-speech) decodes the buffer once more and finalises everything; so does a buffer reaching
+`max_buffer_s` (words of the last second excepted), which bounds memory and decode cost.
+
+Decoding is injected (`WindowDecoder`), so the policy runs on fake hypotheses in tests; the
+server passes `hark.live.decode`. Nothing here reads a clock except `feed`'s optional arrival
+time, kept to measure latencies.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hark.live.buffer import SAMPLE_RATE, AudioBuffer
+from hark.live.endpoint import Endpointer, EndpointOptions, ProbabilityFn, SpeechStart, StreamingVad
+from hark.live.policy import CommitPolicy, PolicyOptions
+from hark.live.words import LiveWord, ends_sentence, text_of
+from hark.schema import ModelInfo, Segment, Transcript, Word
+
+
+@dataclass(frozen=True)
+class DecodedWindow:
+    """What the model heard in one window: words timed from the window's start."""
+
+    words: list[LiveWord]
+    language: str | None = None
+
+
+WindowDecoder = Callable[[np.ndarray, str | None, str | None], Awaitable[DecodedWindow]]
+"""`await decoder(samples, prompt, language)`."""
+
+SpeakerFn = Callable[[np.ndarray], Awaitable[str | None]]
+"""`await speakers(segment_audio)`: the segment's speaker label."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Attributes:
+    step_s: new audio between two decodes of the buffer while someone speaks.
+    max_buffer_s: the cap: a buffer this long is finalised (all but its last second).
+    keep_at_cap_s: at most this much audio survives a forced commit at the cap.
+    piece_s: audio is taken in pieces of this length (endpoints are found per piece).
+    min_window_s: windows shorter than this are not decoded (nothing to hear yet).
+    prompt_chars: characters of the finalised text given to Whisper as the prompt.
+    interim: decode while speech goes on (partials, commits); False: finals at pauses only.
+    """
+
+    step_s: float = 1.0
+    max_buffer_s: float = 20.0
+    keep_at_cap_s: float = 5.0
+    piece_s: float = 0.25
+    min_window_s: float = 0.3
+    prompt_chars: int = 200
+    interim: bool = True
+    endpoint: EndpointOptions = field(default_factory=EndpointOptions)
+    policy: PolicyOptions = field(default_factory=PolicyOptions)
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.step_s <= 10:
+            raise ValueError("step_s must be between 0.1 and 10")
+        if not 2.0 <= self.max_buffer_s <= 29.0:
+            raise ValueError("max_buffer_s must be between 2 and 29 (Whisper's window is 30 s)")
+        if not 0.0 < self.keep_at_cap_s < self.max_buffer_s:
+            raise ValueError("keep_at_cap_s must be > 0 and below max_buffer_s")
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    time: float
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    time: float
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Words committed (never revised); they reach a final later."""
+
+    words: list[LiveWord]
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The revisable text after the last final ("" clears it)."""
+
+    text: str
+    start: float
+    end: float
+    latency_from: float | None = None  # session time whose arrival the latency counts from
+
+
+@dataclass(frozen=True)
+class Final:
+    segment: Segment
+    index: int  # 0, 1, 2, ... in the session
+    latency_from: float | None = None
+
+
+@dataclass(frozen=True)
+class UtteranceEnd:
+    """Everything heard so far is final (a pause, a flush, the end of the audio)."""
+
+    reason: str
+
+
+Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | UtteranceEnd
+
+
+class LiveSession:
+    def __init__(
+        self,
+        decoder: WindowDecoder,
+        probabilities: ProbabilityFn,
+        options: SessionOptions | None = None,
+        *,
+        language: str | None = None,
+        speakers: SpeakerFn | None = None,
+    ) -> None:
+        self.options = o = options or SessionOptions()
+        self._decoder = decoder
+        self._speakers = speakers
+        self.language = language
+        self.buffer = AudioBuffer(o.max_buffer_s + 2 * o.piece_s)
+        self.vad = StreamingVad(probabilities)
+        self.endpointer = Endpointer(o.endpoint)
+        self.policy = CommitPolicy(o.policy)
+        self.pending: list[LiveWord] = []  # committed, not yet in a final
+        self.finals: list[Segment] = []
+        self.samples = 0  # samples received since the session started
+        self.decodes = 0
+        self._utterance = False  # speech heard since the last final at a pause
+        self._utterance_start: float | None = None
+        self._first_partial = False
+        self._last_decode_end = 0.0
+        self._partial = ""
+        self._prompt = ""
+        self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def time(self) -> float:
+        """Session seconds received."""
+        return self.samples / SAMPLE_RATE
+
+    @property
+    def behind(self) -> float:
+        """Seconds of speech received but not decoded yet."""
+        return max(0.0, self.buffer.end - self._last_decode_end) if self._utterance else 0.0
+
+    def arrived_at(self, t: float) -> float | None:
+        """The arrival time (as given to `feed`) of the audio at session time `t`."""
+        for end, arrived in self._arrivals:
+            if end >= t:
+                return arrived
+        return self._arrivals[-1][1] if self._arrivals else None
+
+    async def feed(self, samples: np.ndarray, arrived: float | None = None) -> list[Event]:
+        o = self.options
+        events: list[Event] = []
+        step = max(1, round(o.piece_s * SAMPLE_RATE))
+        for i in range(0, samples.size, step):
+            piece = np.asarray(samples[i : i + step], dtype=np.float32)
+            if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s:
+                events += await self._cap()
+            self.buffer.append(piece)
+            self.samples += piece.size
+            if arrived is not None:
+                self._arrivals.append((self.time, arrived))
+            probs = self.vad.feed(piece)
+            first = self.vad.frames - probs.size
+            for change in self.endpointer.update(probs, first):
+                if isinstance(change, SpeechStart):
+                    if not self._utterance:
+                        self._utterance_start = change.time
+                        self._first_partial = True
+                    self._utterance = True
+                    events.append(SpeechStarted(change.time))
+                else:
+                    events.append(SpeechStopped(change.time))
+                    pad = o.endpoint.preroll_s
+                    events += await self._finalize(change.time + pad, "pause", change.time)
+            if not self._utterance:
+                # Silence: nothing to decode, keep just the audio a starting word needs.
+                self.buffer.drop_before(self.buffer.end - o.endpoint.preroll_s)
+        if o.interim and self._utterance and self.buffer.end - self._last_decode_end >= o.step_s:
+            events += await self._interim()
+        return events
+
+    async def flush(self) -> list[Event]:
+        """Finalise everything heard so far."""
+        return await self._finalize(self.buffer.end, "flush", self.buffer.end)
+
+    async def end(self) -> list[Event]:
+        """The audio is over: the last finals."""
+        return await self._finalize(self.buffer.end, "end", self.buffer.end)
+
+    def clear(self) -> list[Event]:
+        """Forget the audio not yet final and its tentative words (committed ones stay)."""
+        self.buffer.drop_before(self.buffer.end)
+        self.policy.forget()
+        self._utterance = False
+        return self._set_partial("", self.buffer.end, self.buffer.end, None)
+
+    def transcript(self, model: ModelInfo | None = None, task: str = "transcribe") -> Transcript:
+        return Transcript(
+            segments=list(self.finals),
+            language=self.language,
+            duration=self.time,
+            task=task,  # type: ignore[arg-type]
+            alignment="whisper" if any(s.words for s in self.finals) else None,
+            model=model,
+        )
+
+    # -- steps --------------------------------------------------------------------------------
+
+    async def _interim(self) -> list[Event]:
+        hypothesis = await self._decode(self.buffer.start, self.buffer.end)
+        events = await self._commit(self.policy.update(hypothesis), sentences=True)
+        tail = self.pending + self.policy.tentative
+        latency_from = None
+        if tail and self._first_partial:
+            latency_from, self._first_partial = self._utterance_start, False
+        if tail:
+            events += self._set_partial(text_of(tail), tail[0].start, tail[-1].end, latency_from)
+        return events
+
+    async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
+        events: list[Event] = []
+        if self._utterance or self.pending or self.policy.tentative:
+            hypothesis = await self._decode(self.buffer.start, until)
+            events += await self._commit(self.policy.flush(hypothesis), sentences=False)
+            events += await self._final(len(self.pending), speech_end)
+        self.buffer.drop_before(until)
+        self.policy.forget()
+        self._utterance = False
+        events += self._set_partial("", until, until, None)
+        events.append(UtteranceEnd(reason))
+        return events
+
+    async def _cap(self) -> list[Event]:
+        """The buffer is full of speech without a pause: finalise all but the last second."""
+        o = self.options
+        end = self.buffer.end
+        hypothesis = await self._decode(self.buffer.start, end)
+        events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
+        events += await self._final(len(self.pending), None)
+        last = self.policy.last_end or 0.0
+        self.buffer.drop_before(max(last, end - o.keep_at_cap_s))
+        return events
+
+    async def _commit(self, words: list[LiveWord], *, sentences: bool) -> list[Event]:
+        events: list[Event] = []
+        if not words:
+            return events
+        events.append(Committed(words))
+        self.pending.extend(words)
+        if sentences:
+            # A committed sentence end closes a final at once; its audio is no longer needed.
+            ends = [i for i, w in enumerate(self.pending) if ends_sentence(w)]
+            if ends:
+                count = ends[-1] + 1
+                events += await self._final(count, None)
+                self.buffer.drop_before(self.finals[-1].end)
+        return events
+
+    async def _final(self, count: int, latency_from: float | None) -> list[Event]:
+        """The first `count` pending words as final segments, one per sentence."""
+        words, self.pending = self.pending[:count], self.pending[count:]
+        events: list[Event] = []
+        while words:
+            cut = next((i + 1 for i, w in enumerate(words) if ends_sentence(w)), len(words))
+            sentence, words = words[:cut], words[cut:]
+            segment = await self._segment(sentence)
+            self.finals.append(segment)
+            self._prompt = (self._prompt + " " + segment.text)[-self.options.prompt_chars :]
+            events.append(Final(segment, len(self.finals) - 1, latency_from))
+        return events
+
+    async def _segment(self, words: list[LiveWord]) -> Segment:
+        speaker = None
+        if self._speakers is not None:
+            speaker = await self._speakers(self.buffer.window(words[0].start, words[-1].end))
+        return Segment(
+            start=words[0].start,
+            end=max(w.end for w in words),
+            text=text_of(words),
+            speaker=speaker,
+            language=self.language,
+            words=[
+                Word(
+                    word=w.word.strip(),
+                    start=w.start,
+                    end=w.end,
+                    score=min(1.0, max(0.0, w.probability)),
+                    speaker=speaker,
+                )
+                for w in words
+            ],
+        )
+
+    async def _decode(self, start: float, end: float) -> list[LiveWord]:
+        samples = self.buffer.window(start, end)
+        start = max(start, self.buffer.start)
+        self._last_decode_end = max(self._last_decode_end, start + samples.size / SAMPLE_RATE)
+        if samples.size < self.options.min_window_s * SAMPLE_RATE:
+            return []
+        self.decodes += 1
+        decoded = await self._decoder(samples, self._prompt.strip() or None, self.language)
+        if self.language is None and decoded.words:
+            self.language = decoded.language  # detected once, on the first speech
+        limit = samples.size / SAMPLE_RATE + 0.05
+        return [w.shifted(start) for w in decoded.words if w.start < limit]
+
+    def _set_partial(
+        self, text: str, start: float, end: float, latency_from: float | None
+    ) -> list[Event]:
+        if text == self._partial:
+            return []
+        self._partial = text
+        return [Partial(text, start, end, latency_from)]

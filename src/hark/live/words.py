@@ -1,0 +1,101 @@
+"""A timed word of a live hypothesis, and the guards applied to every hypothesis.
+
+Whisper writes a word with its leading space (" ask"); comparisons use a normalised form
+(lower case, no punctuation) so that "you," and "you" agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_NOT_WORD = re.compile(r"[^\w']+", re.UNICODE)
+SENTENCE_END = (".", "?", "!", "。", "？", "！")
+
+
+@dataclass(frozen=True)
+class LiveWord:
+    """A word with times in seconds from the session's start."""
+
+    word: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+    @property
+    def key(self) -> str:
+        """The word for comparisons: lower case, punctuation removed."""
+        return normalise(self.word)
+
+    def shifted(self, offset: float) -> LiveWord:
+        return LiveWord(self.word, self.start + offset, self.end + offset, self.probability)
+
+
+def normalise(word: str) -> str:
+    return _NOT_WORD.sub("", word.lower())
+
+
+def text_of(words: Sequence[LiveWord]) -> str:
+    return "".join(w.word for w in words).strip()
+
+
+def ends_sentence(word: LiveWord) -> bool:
+    return word.word.rstrip().endswith(SENTENCE_END)
+
+
+def collapse_repeats(
+    words: Sequence[LiveWord], max_repeats: int = 2, longest: int = 6
+) -> list[LiveWord]:
+    """Words with runs of a repeated n-gram (n <= `longest`) cut to `max_repeats` copies.
+
+    Whisper's failure mode on hard audio is a loop ("the the the the", "thank you. thank you.
+    thank you."): a run longer than any speaker plausibly says is cut, whatever the
+    compression-ratio guard let through (short loops compress too little to trip it).
+    """
+    out = list(words)
+    changed = True
+    while changed:
+        changed = False
+        for n in range(1, longest + 1):
+            i = 0
+            while i + n * (max_repeats + 1) <= len(out):
+                gram = [w.key for w in out[i : i + n]]
+                copies = 1
+                while [w.key for w in out[i + copies * n : i + (copies + 1) * n]] == gram:
+                    copies += 1
+                if copies > max_repeats and any(gram):
+                    del out[i + max_repeats * n : i + copies * n]
+                    changed = True
+                i += 1
+    return out
+
+
+def drop_committed(
+    hypothesis: Sequence[LiveWord],
+    committed_tail: Sequence[LiveWord],
+    *,
+    tolerance: float = 0.2,
+    max_overlap: int = 5,
+) -> list[LiveWord]:
+    """The part of a new hypothesis that is not already committed.
+
+    Two guards, since cross-attention word times move by a frame or two between decodes:
+    words that end before the last committed word's end (less `tolerance`) are dropped by
+    time, then the hypothesis' first words are dropped where they repeat the committed tail
+    word for word (up to `max_overlap` words), so a word decoded again at the seam of a commit
+    is never committed twice.
+    """
+    if not committed_tail:
+        return list(hypothesis)
+    last_end = committed_tail[-1].end
+    kept = [
+        w
+        for w in hypothesis
+        if w.end > last_end - tolerance and (w.start + w.end) / 2 > last_end - tolerance
+    ]
+    tail = [w.key for w in committed_tail[-max_overlap:]]
+    for n in range(min(max_overlap, len(tail), len(kept)), 0, -1):
+        if [w.key for w in kept[:n]] == tail[-n:]:
+            return kept[n:]
+    return kept

@@ -1,0 +1,264 @@
+"""The live commit policy and session on fake hypotheses (no model): LocalAgreement-2, the
+duplicate and repetition guards, endpointing, the buffer cap and flat memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from hark.live.buffer import AudioBuffer
+from hark.live.endpoint import Endpointer, EndpointOptions, StreamingVad
+from hark.live.policy import CommitPolicy
+from hark.live.session import (
+    Committed,
+    DecodedWindow,
+    Final,
+    LiveSession,
+    Partial,
+    SessionOptions,
+    SpeechStarted,
+    SpeechStopped,
+    UtteranceEnd,
+)
+from hark.live.words import LiveWord, collapse_repeats, drop_committed
+
+SR = 16000
+
+
+def words(text: str, start: float = 0.0, step: float = 0.4) -> list[LiveWord]:
+    return [
+        LiveWord(" " + w, start + i * step, start + i * step + step * 0.8)
+        for i, w in enumerate(text.split())
+    ]
+
+
+def test_local_agreement_commits_the_common_prefix_once() -> None:
+    policy = CommitPolicy()
+    assert policy.update(words("and so my")) == []
+    assert policy.tentative == words("and so my")
+    committed = policy.update(words("and so my fellow"))
+    assert [w.key for w in committed] == ["and", "so", "my"]
+    assert [w.key for w in policy.tentative] == ["fellow"]
+    # The next window decodes the committed words again: never committed twice.
+    committed = policy.update(words("and so my fellow americans"))
+    assert [w.key for w in committed] == ["fellow"]
+    assert [w.key for w in policy.flush()] == ["americans"]
+
+
+def test_disagreement_commits_nothing_until_two_agree() -> None:
+    policy = CommitPolicy()
+    policy.update(words("ask not what"))
+    assert policy.update(words("ask knot what your")) == [words("ask")[0]]
+    assert [w.key for w in policy.update(words("ask not what your country"))] == []
+    assert [w.key for w in policy.update(words("ask not what your country can"))] == [
+        "not",
+        "what",
+        "your",
+        "country",
+    ]
+
+
+def test_punctuation_and_case_do_not_break_agreement() -> None:
+    policy = CommitPolicy()
+    policy.update([LiveWord(" Hello,", 0, 0.4), LiveWord(" world", 0.5, 0.9)])
+    committed = policy.update([LiveWord(" hello", 0, 0.4), LiveWord(" world.", 0.5, 0.9)])
+    assert [w.key for w in committed] == ["hello", "world"]
+
+
+def test_a_reworded_seam_is_not_duplicated() -> None:
+    committed = words("ask what you can do")
+    # Times moved by a frame, and the first word starts before the last committed end.
+    again = [w.shifted(0.05) for w in words("can do for your country", start=1.2)]
+    fresh = drop_committed(again, committed)
+    assert [w.key for w in fresh] == ["for", "your", "country"]
+
+
+def test_repetition_loops_are_cut() -> None:
+    loop = words("thank you thank you thank you thank you so much")
+    assert [w.key for w in collapse_repeats(loop)] == ["thank", "you", "thank", "you", "so", "much"]
+    assert [w.key for w in collapse_repeats(words("the the the the the"))] == ["the", "the"]
+    normal = words("that that is is not that")
+    assert collapse_repeats(normal) == normal
+
+
+def test_flush_until_keeps_the_cut_word_tentative() -> None:
+    policy = CommitPolicy()
+    committed = policy.flush(words("one two three four"), until=1.0)
+    assert [w.key for w in committed] == ["one", "two"]
+    assert [w.key for w in policy.tentative] == ["three", "four"]
+
+
+def test_audio_buffer_is_addressed_in_session_time() -> None:
+    buf = AudioBuffer(2.0)
+    buf.append(np.arange(SR, dtype=np.float32))
+    buf.drop_before(0.5)
+    assert buf.start == 0.5 and buf.end == 1.0
+    assert buf.window(0.75, 0.8)[0] == 0.75 * SR
+    buf.append(np.zeros(SR, dtype=np.float32))
+    with pytest.raises(RuntimeError):
+        buf.append(np.zeros(SR, dtype=np.float32))
+
+
+def test_endpointer_hysteresis_and_pause() -> None:
+    ep = Endpointer(EndpointOptions(silence_s=0.3, min_speech_s=0.064))
+    probs = np.r_[np.zeros(10), np.ones(20), np.full(5, 0.4), np.ones(5), np.zeros(20)]
+    changes = ep.update(probs.astype(np.float32), 0)
+    assert [type(c).__name__ for c in changes] == ["SpeechStart", "SpeechStop"]
+    assert changes[0].time == pytest.approx(10 * 0.032)
+    assert changes[1].time == pytest.approx(40 * 0.032)
+    # A click (one frame) starts nothing.
+    assert Endpointer(EndpointOptions(min_speech_s=0.1)).update(np.r_[0, 1, 0.0], 0) == []
+
+
+def test_streaming_vad_scores_each_frame_once_with_context() -> None:
+    seen: list[int] = []
+
+    def probs(audio: np.ndarray) -> np.ndarray:
+        seen.append(audio.size)
+        return np.arange(audio.size // 512, dtype=np.float32)
+
+    vad = StreamingVad(probs, warmup_s=0.064)  # 2 frames of context
+    assert vad.feed(np.zeros(700, np.float32)).tolist() == [0.0]
+    out = vad.feed(np.zeros(1400, np.float32))  # 188 pending + 1400 = 3 whole frames
+    assert out.tolist() == [1.0, 2.0, 3.0]  # the context frame's own score is dropped
+    assert vad.frames == 4 and seen == [512, 2048]
+
+
+# -- the session on a scripted "model" -------------------------------------------------------
+
+# Samples carry their own session time (a ramp), so the fake model and the fake VAD know
+# which part of the script a window covers without any shared state.
+RAMP = 1e-4
+
+
+def ramp(start: float, seconds: float) -> np.ndarray:
+    n = round(seconds * SR)
+    return ((start * SR + np.arange(n)) / SR * RAMP).astype(np.float32)
+
+
+class Script:
+    """Speech regions and their words; the fake decoder returns the words a window holds
+    (a word cut by the window's end comes back garbled, as Whisper's last word does)."""
+
+    def __init__(self, spoken: list[LiveWord], speech: list[tuple[float, float]]) -> None:
+        self.spoken = spoken
+        self.speech = speech
+        self.calls: list[tuple[float, float, str | None]] = []
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        t0 = float(samples[0]) / RAMP
+        t1 = t0 + samples.size / SR
+        self.calls.append((t0, t1, prompt))
+        out = []
+        for w in self.spoken:
+            if w.start >= t0 - 0.01 and w.end <= t1:
+                out.append(w.shifted(-t0))
+            elif w.start < t1 < w.end and w.start >= t0:
+                out.append(LiveWord(w.word[:2] + "-", w.start - t0, t1 - t0))
+        return DecodedWindow(out, "en")
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        frames = audio.size // 512
+        t = audio[: frames * 512 : 512] / RAMP
+        inside = np.zeros(frames, dtype=np.float32)
+        for s, e in self.speech:
+            inside[(t >= s) & (t < e)] = 0.9
+        return inside
+
+
+async def run(
+    session: LiveSession, total: float, piece: float = 0.1, start: float = 0.0
+) -> list[object]:
+    events: list[object] = []
+    t = start
+    while t < start + total - 1e-9:
+        n = min(piece, start + total - t)
+        events += await session.feed(ramp(t, n))
+        t += n
+    return events
+
+
+def spoken_words(n: int, start: float, step: float = 0.4, sentence: int = 0) -> list[LiveWord]:
+    out = []
+    for i in range(n):
+        end_of_sentence = sentence and (i + 1) % sentence == 0
+        text = f" w{i}" + ("." if end_of_sentence else "")
+        out.append(LiveWord(text, start + i * step, start + i * step + 0.3))
+    return out
+
+
+def final_words(events: list[object]) -> list[str]:
+    return [w.word for e in events if isinstance(e, Final) for w in e.segment.words]
+
+
+def test_session_words_come_out_once_in_order_with_a_final_at_the_pause() -> None:
+    spoken = spoken_words(10, start=1.0)  # 1.0 .. 4.9 s
+    script = Script(spoken, [(1.0, 5.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(run(session, 7.0))
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    kinds = [type(e) for e in events]
+    assert kinds.index(SpeechStarted) < kinds.index(Partial) < kinds.index(SpeechStopped)
+    assert kinds.index(Committed) < kinds.index(Final)
+    assert any(isinstance(e, UtteranceEnd) and e.reason == "pause" for e in events)
+    # Finals carry session times, and the partial was cleared at the end.
+    first = next(e for e in events if isinstance(e, Final)).segment
+    assert first.words[0].start == pytest.approx(1.0)
+    assert [e for e in events if isinstance(e, Partial)][-1].text == ""
+    # After the pause, nothing more is decoded on silence.
+    calls = len(script.calls)
+    asyncio.run(run(session, 3.0, start=7.0))  # silence
+    assert len(script.calls) == calls
+
+
+def test_no_decode_and_no_text_on_silence() -> None:
+    script = Script([], [])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(run(session, 30.0, piece=0.5))
+    assert script.calls == []
+    assert not [e for e in events if isinstance(e, (Final, Partial, Committed))]
+    assert session.buffer.duration <= session.options.endpoint.preroll_s + 1e-6
+
+
+def test_sentences_become_finals_before_the_pause_and_the_prompt_follows() -> None:
+    spoken = spoken_words(30, start=0.5, sentence=5)  # 12 s of speech, six sentences
+    script = Script(spoken, [(0.5, 12.5)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(run(session, 10.0))
+    finals = [e.segment for e in events if isinstance(e, Final)]
+    assert len(finals) >= 3  # before any pause
+    assert all(s.text.endswith(".") for s in finals)
+    assert any(p and "w4." in p for _, _, p in script.calls)
+    events += asyncio.run(session.end())
+    # The audio ends inside w23 (9.7-10.0 s): the words before it, each once, in order.
+    assert final_words(events)[:23] == [w.word.strip() for w in spoken[:23]]
+    assert len(final_words(events)) == 24
+
+
+def test_the_cap_bounds_the_buffer_on_speech_without_sentences_or_pauses() -> None:
+    # 10 minutes of words without punctuation or pause, pushed as fast as possible.
+    minutes = 10
+    spoken = spoken_words(minutes * 150, start=0.0)
+    script = Script(spoken, [(0.0, minutes * 60.0)])
+    options = SessionOptions(max_buffer_s=8.0, step_s=2.0)
+    session = LiveSession(script.decode, script.probabilities, options)
+    biggest = 0
+    out: list[object] = []
+
+    async def push() -> None:
+        nonlocal biggest
+        for k in range(minutes * 60):
+            out.extend(await session.feed(ramp(float(k), 1.0)))
+            biggest = max(biggest, session.buffer.size)
+
+    asyncio.run(push())
+    assert biggest <= session.buffer.capacity <= (8.0 + 0.5) * SR
+    assert max(t1 - t0 for t0, t1, _ in script.calls) <= 8.0 + 1e-6
+    got = final_words(out)
+    assert len(got) > 0.9 * len(spoken)
+    assert len(got) == len(set(got))  # no word twice
+    assert got == sorted(got, key=lambda w: int(w[1:]))  # in order
