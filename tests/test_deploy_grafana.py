@@ -71,7 +71,8 @@ def test_dashboard_shape() -> None:
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
     titles = " | ".join(p["title"].lower() for p in panels())
-    for topic in ("requests", "error", "latency", "realtime", "queue", "audio hours", "gpu memory"):
+    topics = ("requests", "error", "latency", "realtime", "queue", "audio hours", "gpu memory")
+    for topic in (*topics, "live streams", "live caption latency", "live lag"):
         assert topic in titles, topic
     for panel in panels():
         assert panel["targets"] and panel["datasource"]["uid"] == "${datasource}"
