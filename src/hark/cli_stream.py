@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import numpy as np
 import typer
@@ -70,11 +70,23 @@ def stream(
     output_dir: Annotated[
         Path, typer.Option("-o", "--output-dir", help="Where --output-format files go.")
     ] = Path("."),
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-O",
+            "--option",
+            metavar="NAME=VALUE",
+            help="A decoding option the live route accepts (beam_size, temperature, "
+            "max_new_tokens, initial_prompt, hotwords, ...); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Live captions of a file or of stdin, from a running Hark server."""
     try:
         formats = parse_formats(output_format or [], STREAM_FORMATS) if output_format else []
         formats = list(STREAM_FORMATS) if "all" in formats else formats
+        options = _options(option or [])
         client = AsyncLiveClient(url, api_key)
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -100,6 +112,7 @@ def stream(
                 task=task,
                 diarize=diarize,
                 sample_rate=rate,
+                options=options,
             )
         )
         if formats:
@@ -170,6 +183,7 @@ async def run_stream(
     task: str | None = None,
     diarize: bool = False,
     sample_rate: int = SAMPLE_RATE,
+    options: dict[str, str] | None = None,
 ) -> str:
     """Send `audio` while printing the events; `end` when it runs out (or on Ctrl-C); the
     session id once `done` arrived."""
@@ -184,12 +198,13 @@ async def run_stream(
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
         loop.add_signal_handler(signal.SIGINT, interrupted)
-    session = client.listen(
-        language=language,
-        task=task,
-        diarize=diarize or None,
-        sample_rate=sample_rate if sample_rate != SAMPLE_RATE else None,
-    )
+    chosen: dict[str, Any] = {
+        "language": language,
+        "task": task,
+        "diarize": diarize or None,
+        "sample_rate": sample_rate if sample_rate != SAMPLE_RATE else None,
+    }
+    session = client.listen(**{**chosen, **(options or {})})
     try:
         async with session:
 
@@ -279,6 +294,17 @@ async def _until(chunks: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIter
         if stop.is_set():
             return
         yield chunk
+
+
+def _options(values: list[str]) -> dict[str, str]:
+    """`NAME=VALUE` pairs; the server checks names and values (and names the bad ones)."""
+    options = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--option must look like NAME=VALUE, got {value!r}")
+        options[name.strip()] = text.strip()
+    return options
 
 
 def pcm16(samples: np.ndarray) -> bytes:

@@ -198,6 +198,8 @@ def websocket_url(base_url: str, path: str, params: dict[str, Any]) -> str:
 def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(_query_value(v) for v in value)
     return str(value)
 
 
@@ -405,8 +407,11 @@ class AsyncLiveClient:
         format: str | None = None,
         sample_rate: int | None = None,
         interim: bool | None = None,
+        **options: Any,
     ) -> LiveSession:
-        """A stream (open it with `async with`); unset options keep the server's defaults."""
+        """A stream (open it with `async with`); unset options keep the server's defaults.
+        `options` are decoding options the live route accepts (`beam_size`, `temperature`,
+        `max_new_tokens`, `initial_prompt`, `hotwords`, ...; lists are sent comma-joined)."""
         params = dict(
             language=language,
             task=task,
@@ -414,6 +419,7 @@ class AsyncLiveClient:
             format=format,
             sample_rate=sample_rate,
             interim=interim,
+            **options,
         )
         return LiveSession(self, params)
 

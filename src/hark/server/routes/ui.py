@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.routing import NoMatchFound
 
 __all__ = ["STATIC_DIR", "router"]
 
@@ -94,8 +95,7 @@ def config(request: Request) -> JSONResponse:
     """What the page needs to know about this server: languages, whether a key is needed."""
     settings: Any = getattr(request.app.state, "settings", None)
     body: dict[str, Any] = {"languages": _languages()}
-    # Live mode is offered where the server has the live route (`GET /v1/listen`).
-    body["live"] = any(getattr(route, "path", None) == "/v1/listen" for route in request.app.routes)
+    body["live"] = _has_live_route(request)
     if settings is not None:
         body["auth"] = bool(getattr(settings, "api_keys", None))
         max_upload_mb = getattr(settings, "max_upload_mb", None)
@@ -108,6 +108,15 @@ def config(request: Request) -> JSONResponse:
 def asset(request: Request, name: str) -> Response:
     """A static file of the page (script, style sheet, icon)."""
     return _serve(request, name)
+
+
+def _has_live_route(request: Request) -> bool:
+    """Whether this app serves `GET /v1/listen` (the page offers Live mode only then). Looked
+    up by route name: included routers are not plain entries of `app.routes` in FastAPI."""
+    try:
+        return str(request.app.url_path_for("listen")) == "/v1/listen"
+    except NoMatchFound:
+        return False
 
 
 @lru_cache(maxsize=1)

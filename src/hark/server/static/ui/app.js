@@ -258,6 +258,15 @@
   // decoder's state, and the server needs no container parsing. 32 kB/s is nothing on a LAN.
   const LIVE_RATE = 16000;
   const LIVE_FORMATS = ["srt", "vtt", "txt", "json"];
+  // The advanced fields a live stream takes too (the rest are about whole files).
+  const LIVE_FIELDS = [
+    "beam_size",
+    "temperature",
+    "max_new_tokens",
+    "suppress_tokens",
+    "initial_prompt",
+    "hotwords",
+  ];
   const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // what a WebSocket subprotocol may hold
 
   function liveUrl(rate) {
@@ -270,6 +279,11 @@
     if (language) url.searchParams.set("language", language);
     if (task && task !== "transcribe") url.searchParams.set("task", task);
     if (el.diarize.checked) url.searchParams.set("diarize", "true");
+    for (const name of LIVE_FIELDS) {
+      const control = el.form.elements.namedItem(name);
+      const value = control ? String(control.value || "").trim() : "";
+      if (value) url.searchParams.set(name, value);
+    }
     url.searchParams.set("format", "pcm16");
     if (rate !== LIVE_RATE) url.searchParams.set("sample_rate", String(Math.round(rate)));
     // The key: as a subprotocol (never in a URL, so never in an access log) when it is a
