@@ -125,7 +125,9 @@ def wav(samples: np.ndarray) -> bytes:
 
 
 @contextlib.contextmanager
-def server(device: str, max_streams: int, threads: int) -> Iterator[str]:
+def server(
+    device: str, max_streams: int, threads: int, extra: dict[str, str] | None = None
+) -> Iterator[str]:
     """`hark serve` with the real Whisper base on a free loopback port, until exit."""
     from hark.dev.real_whisper import real_whisper_base
 
@@ -143,6 +145,7 @@ def server(device: str, max_streams: int, threads: int) -> Iterator[str]:
         "HARK_LIVE_MAX_STREAMS": str(max_streams),
         "OMP_NUM_THREADS": str(threads),
         "PYTHONPATH": str(ROOT / "src"),
+        **(extra or {}),
     }
     log = Path(tempfile.mkdtemp(prefix="hark-bench-stream-")) / "server.log"
     command = [sys.executable, "-m", "hark.cli", "serve", "--host", "127.0.0.1"]
@@ -197,6 +200,7 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
     onsets = {i: start for i, (start, _) in enumerate(prog.utterances)}
     ends = {i: end for i, (_, end) in enumerate(prog.utterances)}
     started = 0.0
+    sender: asyncio.Task[None] | None = None
 
     def heard() -> float:  # seconds of audio whose sending time has come
         return time.monotonic() - started
@@ -219,6 +223,9 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
                 await live.close()
 
             sender = asyncio.create_task(send())
+            # Whichever side fails first (a close while sending or while reading), the other
+            # is stopped and its error is the stream's.
+            sender.add_done_callback(lambda task: task.cancelled() or task.exception())
             finals: list[str] = []
             async for event in live:
                 now = heard()
@@ -246,6 +253,9 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
     except LiveError as exc:
         result.refused = exc.retry_later
         result.error = str(exc)
+    finally:
+        if sender is not None and not sender.done():
+            sender.cancel()
     return result
 
 
@@ -275,7 +285,11 @@ async def level(url: str, streams: int, seconds: float | None, language: str, dr
     lag_slope = slope(lag)
     ended = all(r.ended for r in results)
     held = ended and lag_slope < 0.02 and lag_end < 2.0
+    bins: dict[int, list[float]] = {}
+    for t, v in lag:
+        bins.setdefault(int(t // 20), []).append(v)
     return {
+        "lag_bins": [statistics.fmean(bins[k]) for k in sorted(bins)],
         "streams": streams,
         "partial": (percentile(partial, 50), percentile(partial, 95), len(partial)),
         "final": (percentile(final, 50), percentile(final, 95), len(final)),
@@ -302,12 +316,11 @@ def offline_text(url: str, language: str) -> tuple[str, float]:
         timeout=1800,
     )
     response.raise_for_status()
-    return str(response.json()["text"]), time.perf_counter() - started
+    text = " ".join(segment["text"].strip() for segment in response.json()["segments"])
+    return text, time.perf_counter() - started
 
 
 def main() -> None:
-    from hark.dev.accuracy import align_words, normalize_words
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--streams", default=None, help="levels, e.g. 1,2,4,8")
@@ -327,13 +340,21 @@ def main() -> None:
     parser.add_argument("--language", default="en")
     parser.add_argument("--threads", type=int, default=THREADS, help="server CPU threads")
     parser.add_argument("--url", default=None, help="use a running server instead")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server, e.g. HARK_LIVE_STEP_S=2 (repeatable)",
+    )
     parser.add_argument("--no-wer", action="store_true", help="skip the offline WER request")
     args = parser.parse_args()
     default = "1,2,4,8" if args.device == "cpu" else "1,4,16,32,64"
     levels = [int(n) for n in (args.streams or default).split(",")]
 
     with contextlib.ExitStack() as stack:
-        url = args.url or stack.enter_context(server(args.device, max(levels), args.threads))
+        extra = dict(item.split("=", 1) for item in args.server_env)
+        url = args.url or stack.enter_context(server(args.device, max(levels), args.threads, extra))
         rows = []
         for n in levels:
             started = time.perf_counter()
@@ -342,9 +363,15 @@ def main() -> None:
             row["wall"] = time.perf_counter() - started
             rows.append(row)
             print(f"{n} streams done in {row['wall']:.0f} s", file=sys.stderr)
+        report_levels(rows, levels, args)
         offline = None if args.no_wer else offline_text(url, args.language)
+    report_wer(rows, offline, args)
 
-    print(f"\n{args.device}, {args.threads} threads, 100 ms messages, language {args.language}\n")
+
+def report_levels(rows: list[dict], levels: list[int], args: argparse.Namespace) -> None:
+    settings = " ".join(args.server_env) or "live defaults"
+    print(f"\n{args.device}, {args.threads} threads, 100 ms messages, language {args.language}")
+    print(f"server: {settings}\n")
     print(
         "| streams | audio s | first partial p50 / p95 s (n) | final p50 / p95 s (n)"
         " | lag, last third s | lag max s | lag slope s/s | real time held | refused | errors |"
@@ -359,6 +386,9 @@ def main() -> None:
             f"{r['lag_end']:.2f} | {r['lag_max']:.2f} | {r['lag_slope']:+.3f} | "
             f"{'yes' if r['held'] else 'no'} | {r['refused']} | {len(r['errors'])} |"
         )
+    print("\nlag over time (mean lag in each 20 s of the run, all streams):")
+    for r in rows:
+        print(f"  {r['streams']} streams: {' '.join(f'{v:.1f}' for v in r['lag_bins'])}")
     held = [r["streams"] for r in rows if r["held"]]
     print(f"\nmost streams held at real time: {max(held) if held else 'none'} of {levels}")
     drift = max(r["drift"] for r in rows)
@@ -366,6 +396,12 @@ def main() -> None:
     for r in rows:
         for error in r["errors"][:3]:
             print(f"error at {r['streams']} streams: {error}")
+
+
+def report_wer(
+    rows: list[dict], offline: tuple[str, float] | None, args: argparse.Namespace
+) -> None:
+    from hark.dev.accuracy import align_words, normalize_words
 
     first = next((r for r in rows if r["streams"] == 1), None)
     if first is not None and offline is not None and args.seconds is None:
