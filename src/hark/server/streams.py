@@ -145,6 +145,7 @@ class Inbox:
         self.max_samples = round(max_seconds * SAMPLE_RATE)
         self._items: deque[Audio | Control] = deque()
         self._samples = 0
+        self.peak_samples = 0  # the most audio ever queued
         self._cond = asyncio.Condition()
 
     @property
@@ -162,6 +163,7 @@ class Inbox:
             await self._cond.wait_for(lambda: self._samples < self.max_samples)
             self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
+            self.peak_samples = max(self.peak_samples, self._samples)
             self._cond.notify_all()
 
     async def put_control(self, item: Control) -> None:
@@ -244,6 +246,16 @@ def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
         language=config.options.language,
         speakers=speakers,
     )
+
+
+def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:
+    """What a stream cost, sent with `done`: the memory bounds can be checked from outside."""
+    return {
+        "audio_s": round(session.time, 3),
+        "decodes": session.decodes,
+        "peak_buffer_s": round(session.buffer.peak / SAMPLE_RATE, 3),
+        "peak_pending_s": round(inbox.peak_samples / SAMPLE_RATE, 3),
+    }
 
 
 def observe_latency(

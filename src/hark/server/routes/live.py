@@ -33,6 +33,7 @@ from hark.server.streams import (
     new_session,
     observe_latency,
     release,
+    stream_stats,
 )
 
 logger = logging.getLogger(__name__)
@@ -322,6 +323,7 @@ class NativeStream:
                         "type": "done",
                         "session_id": self.id,
                         "transcript": json.loads(render(transcript, "json")),
+                        "stats": stream_stats(session, self.inbox),
                     }
                 )
                 await self.ws.close(1000)
