@@ -18,6 +18,7 @@ from hark.decoding import ChunkResult
 from hark.live.session import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
+from hark.pipeline import Pipeline
 from hark.server.state import ServerState
 from hark.vad import SAMPLE_RATE, SpeechChunk
 
@@ -35,7 +36,17 @@ def decode_window(
     Word times are seconds from the window's start. `prompt` (the stream's finalised text)
     follows the options' own `initial_prompt`."""
     del cancel  # the engine's call takes it; a direct call cannot be interrupted
-    pipeline = state.loaded_scheduler().pipeline
+    return decode_on(state.loaded_scheduler().pipeline, samples, options, language, prompt)
+
+
+def decode_on(
+    pipeline: Pipeline,
+    samples: np.ndarray,
+    options: TranscribeOptions,
+    language: str | None,
+    prompt: str | None,
+) -> ChunkResult:
+    """`decode_window`'s work on a given pipeline (also what tests run without a server)."""
     decode = options.decode()
     joined = " ".join(p for p in (decode.initial_prompt, prompt) if p)
     decode = replace(decode, initial_prompt=joined or None)
@@ -53,6 +64,18 @@ def window_words(result: ChunkResult) -> list[LiveWord]:
         LiveWord(str(w["word"]), float(w["start"]), float(w["end"]), float(w["probability"]))
         for w in result.words
     ]
+
+
+def pipeline_decoder(pipeline: Pipeline, options: TranscribeOptions) -> WindowDecoder:
+    """A session decoder on a pipeline of one's own (no server, no scheduler)."""
+
+    async def decode(
+        samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        result = await asyncio.to_thread(decode_on, pipeline, samples, options, language, prompt)
+        return DecodedWindow(window_words(result), result.language)
+
+    return decode
 
 
 def server_decoder(state: ServerState, options: TranscribeOptions) -> WindowDecoder:
