@@ -229,6 +229,33 @@ def test_disconnect_frees_the_stream(server: Server, speech: np.ndarray) -> None
     wait_for(lambda: metric(server, "hark_live_streams") == 0, 30)
 
 
+def test_disconnect_mid_container_stops_its_decoder_thread(
+    test_models: Path, speech: np.ndarray, tmp_path: Path
+) -> None:
+    """In-process (Starlette's test client), to see the server's threads."""
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from hark.pipeline import load_pipeline
+    from hark.server import create_app
+    from hark.settings import Settings
+
+    def decoders() -> int:
+        return sum(t.name == "hark-live-container" for t in threading.enumerate())
+
+    pipeline = load_pipeline(test_models / "whisper-tiny", device="cpu", local_files_only=True)
+    app = create_app(Settings(data_dir=tmp_path, job_workers=0), pipeline=pipeline)
+    data = webm_opus(speech)
+    with TestClient(app) as client:
+        with client.websocket_connect("/v1/listen?format=container&" + FAST) as ws:
+            ws.receive_json()
+            ws.send_bytes(data[: len(data) // 2])  # the decoder waits for the rest
+            wait_for(lambda: decoders() == 1, 10)
+        wait_for(lambda: decoders() == 0, 10)
+        assert app.state.hark.live.open_streams == 0
+
+
 def test_a_long_stream_pushed_fast_holds_bounded_buffers(
     server: Server, speech: np.ndarray
 ) -> None:

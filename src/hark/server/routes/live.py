@@ -4,6 +4,7 @@ session's transcript at `GET /v1/listen/{session_id}` (docs/live.md)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -16,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.formats import content_type, render
-from hark.live.container import ContainerDecoder
+from hark.live.container import ContainerDecoder, PipeClosed
 from hark.live.pcm import PcmDecoder
 from hark.live.session import Final, LiveSession, Partial
 from hark.server.auth import caller, require_key
@@ -130,6 +131,7 @@ class NativeStream:
         self.container: ContainerDecoder | None = None
         self.started = False  # audio has arrived: the configuration is fixed
         self.ended = False
+        self.closed = False
         self._last_lag = time.monotonic()
         self._loop = asyncio.get_running_loop()
 
@@ -161,6 +163,7 @@ class NativeStream:
     def close(self) -> None:
         """Free everything at once: the decoder thread, queued audio, the session's buffer
         (the transcript so far stays downloadable)."""
+        self.closed = True
         if self.container is not None:
             self.container.abort()
         if self.session is not None and self.session.finals:
@@ -260,12 +263,23 @@ class NativeStream:
             await self.inbox.put_audio(self.pcm.feed(data))
 
     def _decoded(self, samples: Any) -> None:
-        """From the container thread: blocks while the inbox is full (back-pressure)."""
-        asyncio.run_coroutine_threadsafe(self.inbox.put_audio(samples), self._loop).result()
+        """From the container thread: blocks while the inbox is full (back-pressure), and
+        gives up when the stream is gone, so the thread never outlives it."""
+        future = asyncio.run_coroutine_threadsafe(self.inbox.put_audio(samples), self._loop)
+        while True:
+            try:
+                future.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                if self.closed:
+                    future.cancel()
+                    raise PipeClosed("the stream is closed") from None
 
     def _container_end(self, error: BaseException | None) -> None:
+        if self.closed:
+            return
         item = Control("end") if error is None else Control("error", error)
-        asyncio.run_coroutine_threadsafe(self.inbox.put_control(item), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self.inbox.put_control(item), self._loop)
 
     async def control(self, text: str) -> None:
         try:
