@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hark.live.decode import pipeline_decoder
+from hark.engine import Engine
+from hark.live.decode import engine_decoder
 from hark.live.session import Committed, Final, LiveSession, Partial, SessionOptions
 from hark.options import TranscribeOptions
-from hark.pipeline import Pipeline
 from hark.vad import speech_probabilities
 
 JFK = (
@@ -35,21 +35,22 @@ def wer(reference: list[str], hypothesis: list[str]) -> float:
     return float(d[-1]) / len(reference)
 
 
-def session(pipeline: Pipeline, **options: object) -> LiveSession:
-    decode = pipeline_decoder(pipeline, TranscribeOptions(language="en", beam_size=1))
+def session(engine: Engine, **options: object) -> LiveSession:
+    """A session whose windows go through the engine's scheduler, as the server's do."""
+    decode = engine_decoder(engine, TranscribeOptions(language="en", beam_size=1))
     return LiveSession(
         decode,
-        lambda audio: speech_probabilities(audio, pipeline.vad),
+        lambda audio: speech_probabilities(audio, engine.pipeline.vad),
         SessionOptions(**options),  # type: ignore[arg-type]
         language="en",
     )
 
 
-def test_real_speech_streamed_in_steps(real_pipeline: Pipeline, shared_audio: Path) -> None:
+def test_real_speech_streamed_in_steps(real_engine: Engine, shared_audio: Path) -> None:
     from hark.audio import load_audio
 
     audio = np.r_[load_audio(shared_audio / "jfk.flac"), np.zeros(16000, np.float32)]
-    live = session(real_pipeline, step_s=2.0)
+    live = session(real_engine, step_s=2.0)
 
     async def stream() -> list[object]:
         events: list[object] = []
@@ -70,11 +71,11 @@ def test_real_speech_streamed_in_steps(real_pipeline: Pipeline, shared_audio: Pa
     assert any(isinstance(e, Partial) and e.text for e in events)
 
 
-def test_no_text_on_silence_or_noise(real_pipeline: Pipeline) -> None:
+def test_no_text_on_silence_or_noise(real_engine: Engine) -> None:
     rng = np.random.default_rng(1)
     noise = (rng.standard_normal(16000 * 20) * 0.01).astype(np.float32)
     audio = np.r_[np.zeros(16000 * 10, np.float32), noise]
-    live = session(real_pipeline)
+    live = session(real_engine)
 
     async def stream() -> list[object]:
         events: list[object] = []

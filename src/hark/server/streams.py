@@ -11,6 +11,7 @@ handshake that fails.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -82,7 +83,7 @@ async def admit(
             await refuse(ws, error("unauthorized", what + hint_key()), 1008, what)
             return None
         state.metrics.key_requests.labels(key=caller).inc()
-    if state.pipeline is None or state.draining:
+    if state.engine is None or state.draining:
         message = "the model is not loaded yet" if not state.draining else "the server is stopping"
         await refuse(ws, error("unavailable", message + "; retry shortly"), 1013, message)
         return None
@@ -209,7 +210,9 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
     return TranscribeOptions(**values)
 
 
-def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
+def new_session(
+    state: ServerState, config: StreamConfig, cancel: threading.Event | None = None
+) -> LiveSession:
     from hark.live.decode import server_decoder
 
     s = state.settings
@@ -226,8 +229,7 @@ def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
         interim=config.interim,
         endpoint=endpoint,
     )
-    pipeline = state.loaded()
-    vad = pipeline.vad
+    vad = state.loaded().pipeline.vad
 
     def probabilities(audio: np.ndarray) -> np.ndarray:
         return speech_probabilities(audio, vad)
@@ -240,7 +242,7 @@ def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
             return await asyncio.to_thread(online.label, audio)
 
     return LiveSession(
-        server_decoder(state, config.options),
+        server_decoder(state, config.options, cancel),
         probabilities,
         options,
         language=config.options.language,

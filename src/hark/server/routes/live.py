@@ -8,6 +8,7 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -123,6 +124,7 @@ class NativeStream:
         self.id = "live_" + uuid.uuid4().hex[:20]
         self.settings = state.settings
         self.inbox = Inbox(self.settings.live_max_pending_s)
+        self.cancel = threading.Event()
         self.format = "pcm16"
         self.sample_rate = 16000
         self.config = StreamConfig(live_options(state, {}))
@@ -169,6 +171,7 @@ class NativeStream:
         if self.session is not None and self.session.finals:
             self.state.live.store(self.id, self.owner, self.transcript())
         self.session = None
+        self.cancel.set()  # a window of this stream still queued is dropped
         self.inbox = Inbox(1)
 
     async def fail(self, exc: StreamError) -> None:
@@ -191,7 +194,7 @@ class NativeStream:
     def transcript(self) -> Any:
         assert self.session is not None
         return self.session.transcript(
-            self.state.pipeline.model_info if self.state.pipeline else None,
+            self.state.engine.model_info if self.state.engine else None,
             self.config.options.task,
         )
 
@@ -347,7 +350,7 @@ class NativeStream:
             await self.report_lag()
 
     def _start(self) -> LiveSession:
-        self.session = new_session(self.state, self.config)
+        self.session = new_session(self.state, self.config, self.cancel)
         return self.session
 
     async def emit(self, event: object) -> None:

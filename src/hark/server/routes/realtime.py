@@ -25,6 +25,7 @@ import binascii
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -113,6 +114,7 @@ class RealtimeStream:
         self.settings = state.settings
         self.id = _id("sess")
         self.inbox = Inbox(self.settings.live_max_pending_s)
+        self.cancel = threading.Event()
         self.format: dict[str, Any] = {"type": "audio/pcm", "rate": 24000}
         self.transcription: dict[str, Any] = {"model": "whisper-1"}
         self.turn_detection: dict[str, Any] | None = {
@@ -166,6 +168,7 @@ class RealtimeStream:
 
     def close(self) -> None:
         self.session = None
+        self.cancel.set()  # a window of this stream still queued is dropped
         self.inbox = Inbox(1)
 
     async def fail(self, exc: RealtimeFailure) -> None:
@@ -398,7 +401,7 @@ class RealtimeStream:
         while True:
             item = await self.inbox.get()
             if self.session is None:
-                self.session = new_session(self.state, self.config)
+                self.session = new_session(self.state, self.config, self.cancel)
             session = self.session
             if isinstance(item, Audio):
                 events = await session.feed(item.samples, item.arrived)
