@@ -443,3 +443,25 @@ def test_realtime_beta_names_and_manual_commit(server: Server, speech: np.ndarra
         "conversation.item.input_audio_transcription.completed",
     ]
     assert events[-1].transcript
+
+
+def test_realtime_hostile_input(server: Server) -> None:
+    url = ws_url(server, "/v1/realtime?intent=transcription")
+    with connect(url, max_size=None) as ws:
+        assert json.loads(ws.recv())["type"] == "session.created"
+        ws.send(b"\x00\x01")
+        assert json.loads(ws.recv())["error"]["code"] == "invalid_event"
+        ws.send("{oops")
+        assert json.loads(ws.recv())["error"]["code"] == "invalid_json"
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        error = json.loads(ws.recv())["error"]
+        assert error["code"] == "invalid_value" and error["param"] == "session.type"
+        fmt = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 12345}}}}
+        ws.send(json.dumps({"type": "session.update", "session": fmt}))
+        assert "rate" in json.loads(ws.recv())["error"]["message"]
+        ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": "A" * 300_000}))
+        events, close = events_until_close(ws)
+    assert close.code == 1009 and events[-1]["error"]["code"] == "message_too_big"
+    with connect(ws_url(server, "/v1/realtime?intent=conversation")) as ws:
+        events, close = events_until_close(ws)
+    assert close.code == 1008 and events[-1]["error"]["code"] == "unsupported_intent"
