@@ -209,7 +209,7 @@ def run_asr(seconds: float, threads: int) -> dict[str, Any]:
     model_dir = ensure_test_models(ROOT / ".cache" / "test-models", ["base"])["whisper-base"]
     audio = speech(seconds)
     started = time.perf_counter()
-    pipeline = hark.load_pipeline(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
+    pipeline = hark.load_engine(model_dir, device="cpu", compute_type="int8", cpu_threads=threads)
     loaded = time.perf_counter()
     decode = dict(language="en", align=False, suppress_tokens=[-1, EOT], max_new_tokens=ASR_TOKENS)
     pipeline.transcribe(audio[: 16000 * 5], **decode)  # warm-up

@@ -41,7 +41,7 @@ def worker(system: str, model: str, seconds: float, clips: list[str], threads: i
         import hark
 
         imported = time.perf_counter()
-        pipeline = hark.load_pipeline(model, device="cpu", compute_type="int8", cpu_threads=threads)
+        pipeline = hark.load_engine(model, device="cpu", compute_type="int8", cpu_threads=threads)
         loaded = time.perf_counter()
         result = pipeline.transcribe(
             audio,

@@ -32,7 +32,7 @@ def main() -> None:
     clips = reference_clips(AUDIO)
     clips.append(long_form(clips))
     model = args.model or real_whisper_base()
-    pipes = {t: hark.load_pipeline(model, device="cpu", compute_type=t) for t in TYPES}
+    pipes = {t: hark.load_engine(model, device="cpu", compute_type=t) for t in TYPES}
     seconds = sum(len(c.audio) for c in clips) / 16000
     print(f"{len(clips)} clips, {seconds:.0f} s of audio per round")
     wall: dict[str, list[float]] = {t: [] for t in TYPES}

@@ -232,7 +232,7 @@ def bench_asr(
     from hark.cores import default_cpu_threads
 
     threads = args.cpu_threads or default_cpu_threads()
-    pipeline = hark.load_pipeline(
+    pipeline = hark.load_engine(
         path, device=args.device, compute_type=compute_type, cpu_threads=threads
     )
     fw = BatchedInferencePipeline(
@@ -311,7 +311,7 @@ def hark_stages(args: argparse.Namespace, pipeline: Any, audio: np.ndarray) -> d
     import hark.pipeline as hp
 
     totals: dict[str, float] = {}
-    asr = pipeline.asr
+    asr = pipeline.pipeline.asr
     kwargs = asr_kwargs("hark", max(args.batches), 1, args.new_tokens)
     with (
         stage_timer(hp, "speech_probabilities", totals, "vad"),
@@ -328,7 +328,7 @@ def hark_stages(args: argparse.Namespace, pipeline: Any, audio: np.ndarray) -> d
 
 
 def bench_scheduler(args: argparse.Namespace, pipeline: Any) -> list[dict[str, Any]]:
-    from hark.scheduler import Scheduler
+    from hark.engine import Engine
 
     options = dict(language="en", suppress_tokens=[-1, EOT], max_new_tokens=64, align=False)
     rows = []
@@ -338,7 +338,7 @@ def bench_scheduler(args: argparse.Namespace, pipeline: Any) -> list[dict[str, A
         started = time.perf_counter()
         serial = [pipeline.transcribe(c, **options) for c in clips]
         serial_s = time.perf_counter() - started
-        scheduler = Scheduler(pipeline, max_requests=n)
+        scheduler = Engine(pipeline.pipeline, max_requests=n)
         try:
             started = time.perf_counter()
             with ThreadPoolExecutor(n) as pool:
@@ -453,6 +453,7 @@ def main() -> None:
             if scheduler_pipeline is None:
                 scheduler_pipeline = pipeline
             else:
+                pipeline.close()  # its scheduler's threads hold the model until closed
                 del pipeline
             gc.collect()
 

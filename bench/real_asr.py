@@ -56,7 +56,7 @@ def systems(model: Path) -> dict[str, Transcribe]:
     if not (ALIGNER_DIR / "model.onnx").is_file():
         ALIGNER_DIR.mkdir(parents=True, exist_ok=True)
         build_test_aligner_base(ALIGNER_DIR)
-    pipeline = hark.load_pipeline(model, device="cpu", compute_type="int8", cpu_threads=THREADS)
+    pipeline = hark.load_engine(model, device="cpu", compute_type="int8", cpu_threads=THREADS)
     fw = WhisperModel(str(model), device="cpu", compute_type="int8", cpu_threads=THREADS)
     batched = BatchedInferencePipeline(fw)
 

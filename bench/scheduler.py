@@ -1,4 +1,4 @@
-"""Scheduler benchmark: N concurrent 20-s requests through one Scheduler (continuous batching)
+"""Scheduler benchmark: N concurrent 20-s requests through one Engine (continuous batching)
 vs the same N one after another through Pipeline.transcribe; same process, same run.
 
 The base-shaped random-weight test model on CPU, default decoding (beam 5, temperature
@@ -26,7 +26,7 @@ import numpy as np
 import hark
 from hark.audio import load_audio
 from hark.dev.test_models import ensure_test_models
-from hark.scheduler import Scheduler
+from hark.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIO = ROOT.parent / "shared" / "audio"
@@ -60,30 +60,31 @@ def main() -> None:
     args = parser.parse_args()
 
     path = ensure_test_models(args.models, architectures=("base",))["whisper-base"]
-    pipeline = hark.load_pipeline(path, device="cpu", compute_type="int8", cpu_threads=args.threads)
+    engine = hark.load_engine(path, device="cpu", compute_type="int8", cpu_threads=args.threads)
     options: dict[str, object] = dict(language="en", batch_size=args.batch_size)
     if args.new_tokens:
         options.update(suppress_tokens=[-1, 50257], max_new_tokens=args.new_tokens)
     audio = clips(args.requests, args.seconds)
-    pipeline.transcribe(audio[0][: 16000 * 5], **options)  # warm-up
+    engine.transcribe(audio[0][: 16000 * 5], **options)  # warm-up
 
     started = time.perf_counter()
-    serial = [pipeline.transcribe(a, **options) for a in audio]
+    serial = [engine.transcribe(a, **options) for a in audio]
     serial_s = time.perf_counter() - started
 
-    scheduler = Scheduler(pipeline, max_requests=args.requests, batch_size=args.batch_size)
+    shared = Engine(engine.pipeline, max_requests=args.requests, batch_size=args.batch_size)
     started = time.perf_counter()
     with ThreadPoolExecutor(args.requests) as pool:
-        together = list(pool.map(lambda a: scheduler.transcribe(a, **options), audio))
+        together = list(pool.map(lambda a: shared.transcribe(a, **options), audio))
     together_s = time.perf_counter() - started
-    stats = scheduler.stats()
-    scheduler.close()
+    stats = shared.scheduler.stats()
+    shared.close()
 
     chunks = sum(len(t.segments) for t in serial)
     words = [len(t.word_segments) for t in serial], [len(t.word_segments) for t in together]
     audio_s = args.requests * args.seconds
     print(f"model whisper-base (random weights), CPU int8, {args.threads} threads, ")
-    print(f"{args.requests} requests x {args.seconds:g} s, batch {pipeline.default_batch_size}")
+    batch = args.batch_size or engine.scheduler.default_batch_size
+    print(f"{args.requests} requests x {args.seconds:g} s, batch {batch}")
     print()
     print("| mode | wall s | requests/s | audio s/s | speed-up |")
     print("|---|---:|---:|---:|---:|")
@@ -99,18 +100,18 @@ def main() -> None:
         f"words serial {sum(words[0])}, scheduler {sum(words[1])}"
     )
     print(f"decoding: beam 5, {args.new_tokens or 'model-chosen'} new tokens per chunk")
-    profile(pipeline, audio[0], options)
+    profile(engine, audio[0], options)
 
 
-def profile(pipeline: hark.Pipeline, audio: np.ndarray, options: dict[str, object]) -> None:
+def profile(engine: hark.Engine, audio: np.ndarray, options: dict[str, object]) -> None:
     """Encoder vs whole ASR time for one batch of chunks (where the time goes)."""
     from hark.pipeline import merge_options
 
     batch_size = options.get("batch_size")
     opts = merge_options(None, options)
-    prepared = pipeline.prepare(audio, opts, lambda _p: None)
-    asr = pipeline.asr
-    chunks = prepared.chunks[: batch_size or pipeline.default_batch_size]
+    prepared = engine.pipeline.prepare(audio, opts, lambda _p: None)
+    asr = engine.pipeline.asr
+    chunks = prepared.chunks[: batch_size or engine.scheduler.default_batch_size]
     audios = [c.audio(prepared.samples) for c in chunks]
     lock = threading.Lock()
     timings: dict[str, float] = {}

@@ -44,8 +44,8 @@ def real_whisper_base() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_pipeline(real_whisper_base: Path) -> object:
+def real_engine(real_whisper_base: Path) -> object:
     """Hark on the real Whisper base, CPU int8 named explicitly (not the CPU default)."""
-    from hark.pipeline import load_pipeline
+    from hark.engine import load_engine
 
-    return load_pipeline(real_whisper_base, device="cpu", compute_type="int8", cpu_threads=2)
+    return load_engine(real_whisper_base, device="cpu", compute_type="int8", cpu_threads=2)

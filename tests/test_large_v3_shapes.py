@@ -67,14 +67,14 @@ def test_v3_tokenizer_ids(v3_models: Path) -> None:
 
 @pytest.mark.parametrize("name", V3_MODELS)
 def test_hark_decodes_v3_shapes(v3_models: Path, shared_audio: Path, name: str) -> None:
-    pipeline = hark.load_pipeline(v3_models / name, device="cpu", compute_type="int8")
-    assert pipeline.asr.n_mels == 128
-    assert "yue" in pipeline.asr.languages
-    result = pipeline.transcribe(shared_audio / "jfk.flac", language="en", **FIXED)
+    engine = hark.load_engine(v3_models / name, device="cpu", compute_type="int8")
+    assert engine.pipeline.asr.n_mels == 128
+    assert "yue" in engine.pipeline.asr.languages
+    result = engine.transcribe(shared_audio / "jfk.flac", language="en", **FIXED)
     assert result.language == "en" and result.word_segments
     check_times(result)
     # Language detection reads the 100 language tokens.
-    detected = pipeline.detect_language(shared_audio / "jfk.flac")
+    detected = engine.detect_language(shared_audio / "jfk.flac")
     assert detected is not None and detected.language in wt.LANGUAGES_V3
 
 
@@ -86,9 +86,9 @@ def test_mel_bins_come_from_the_model(v3_models: Path, shared_audio: Path, tmp_p
     shutil.copytree(v3_models / "whisper-v3-tiny", bare)
     (bare / "preprocessor_config.json").unlink()
     assert WhisperModel(str(bare), device="cpu").feature_extractor.mel_filters.shape[0] == 80
-    pipeline = hark.load_pipeline(bare, device="cpu", compute_type="int8")
+    engine = hark.load_engine(bare, device="cpu", compute_type="int8")
     audio = hark.audio.load_audio(shared_audio / "jfk.flac")
-    assert pipeline.asr.features([audio]).shape == (1, 128, 3000)
-    result = pipeline.transcribe(audio, language="en", **FIXED)
+    assert engine.pipeline.asr.features([audio]).shape == (1, 128, 3000)
+    result = engine.transcribe(audio, language="en", **FIXED)
     assert result.word_segments
     check_times(result)

@@ -1,8 +1,9 @@
-"""End to end: real audio through the real pipeline with a random-weight Whisper model."""
+"""End to end: real audio through the real engine with a random-weight Whisper model."""
 
 from __future__ import annotations
 
 import io
+import threading
 import time
 
 import numpy as np
@@ -12,20 +13,22 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES
 import hark
 from hark.audio import load_audio
 from hark.decoding import ChunkResult, DecodeOptions, better, needs_fallback
+from hark.engine import Engine
 from hark.models import ModelNotFoundError
 from hark.options import TranscribeOptions
-from hark.pipeline import Pipeline, Progress
+from hark.pipeline import Progress
+from hark.scheduler import CancelledError
 from hark.vad import SpeechChunk
 from helpers import FIXED, check_times
 
 
 @pytest.fixture(scope="module")
-def pipeline(test_models) -> Pipeline:
-    return hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+def engine(test_models) -> Engine:
+    return hark.load_engine(test_models / "whisper-tiny", device="cpu", compute_type="int8")
 
 
-def test_transcribes_jfk(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(shared_audio / "jfk.flac", language="en", **FIXED)
+def test_transcribes_jfk(engine, shared_audio) -> None:
+    result = engine.transcribe(shared_audio / "jfk.flac", language="en", **FIXED)
     assert result.duration == pytest.approx(11.0, abs=0.01)
     assert result.language == "en" and result.language_probability == 1.0
     assert result.segments and result.alignment == "whisper"
@@ -38,63 +41,61 @@ def test_transcribes_jfk(pipeline, shared_audio) -> None:
     assert data["model"]["device"] == "cpu"
 
 
-def test_silence_gives_empty_transcript(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(shared_audio / "pyannote/empty.wav")
+def test_silence_gives_empty_transcript(engine, shared_audio) -> None:
+    result = engine.transcribe(shared_audio / "pyannote/empty.wav")
     assert result.segments == [] and result.word_segments == []
     assert result.language is None and result.alignment is None
     assert result.duration == pytest.approx(1.0, abs=0.01)
 
 
-def test_batch_size_does_not_change_greedy_results(pipeline, shared_audio) -> None:
+def test_batch_size_does_not_change_greedy_results(engine, shared_audio) -> None:
     audio = np.concatenate(
         [
             load_audio(shared_audio / f)
             for f in ["silero_test.wav", "pyannote/sample.wav", "pyannote/dev00.wav"]
         ]
     )
-    one = pipeline.transcribe(audio, language="en", batch_size=1, **FIXED)
-    eight = pipeline.transcribe(audio, language="en", batch_size=8, **FIXED)
+    one = engine.transcribe(audio, language="en", batch_size=1, **FIXED)
+    eight = engine.transcribe(audio, language="en", batch_size=8, **FIXED)
     assert len(one.segments) > 3
     assert one.to_dict() == eight.to_dict()
     check_times(one)
 
 
-def test_input_kinds_agree(pipeline, shared_audio) -> None:
+def test_input_kinds_agree(engine, shared_audio) -> None:
     path = shared_audio / "librispeech/1089-134686-0001.flac"
     data = path.read_bytes()
     results = [
-        pipeline.transcribe(source, language="en", **FIXED).to_dict()
+        engine.transcribe(source, language="en", **FIXED).to_dict()
         for source in (path, str(path), data, io.BytesIO(data), load_audio(path))
     ]
     assert all(r == results[0] for r in results[1:])
 
 
-def test_language_detection_uses_speech_chunks(pipeline, shared_audio) -> None:
-    result = pipeline.detect_language(shared_audio / "silero_test.wav")
+def test_language_detection_uses_speech_chunks(engine, shared_audio) -> None:
+    result = engine.detect_language(shared_audio / "silero_test.wav")
     assert result is not None
     assert result.language in _LANGUAGE_CODES
     probs = [c.probability for c in result.candidates]
     assert probs == sorted(probs, reverse=True) and len(probs) == 5
     assert 0.0 < result.probability <= 1.0 and result.candidates[0].language == result.language
-    assert pipeline.detect_language(shared_audio / "pyannote/empty.wav") is None
-    transcript = pipeline.transcribe(shared_audio / "silero_test.wav", **FIXED)
+    assert engine.detect_language(shared_audio / "pyannote/empty.wav") is None
+    transcript = engine.transcribe(shared_audio / "silero_test.wav", **FIXED)
     assert transcript.language == result.language
     assert [c.model_dump() for c in transcript.language_candidates] == [
         c.model_dump() for c in result.candidates
     ]
 
 
-def test_auto_per_chunk_language(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(
-        shared_audio / "silero_test.wav", language="auto-per-chunk", **FIXED
-    )
+def test_auto_per_chunk_language(engine, shared_audio) -> None:
+    result = engine.transcribe(shared_audio / "silero_test.wav", language="auto-per-chunk", **FIXED)
     assert result.segments
     assert all(s.language in _LANGUAGE_CODES for s in result.segments)
     assert result.language in {s.language for s in result.segments}
 
 
-def test_suppress_numerals(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(
+def test_suppress_numerals(engine, shared_audio) -> None:
+    result = engine.transcribe(
         shared_audio / "silero_test.wav",
         language="en",
         suppress_numerals=True,
@@ -104,8 +105,8 @@ def test_suppress_numerals(pipeline, shared_audio) -> None:
     assert not any(ch.isdigit() for ch in " ".join(s.text for s in result.segments))
 
 
-def test_translate_prompt_and_hotwords_run(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(
+def test_translate_prompt_and_hotwords_run(engine, shared_audio) -> None:
+    result = engine.transcribe(
         shared_audio / "jfk.flac",
         task="translate",
         language="de",
@@ -117,7 +118,7 @@ def test_translate_prompt_and_hotwords_run(pipeline, shared_audio) -> None:
     check_times(result)
 
 
-def test_temperature_fallback_end_to_end(pipeline, shared_audio) -> None:
+def test_temperature_fallback_end_to_end(engine, shared_audio) -> None:
     # A compression-ratio threshold of 0 fails every attempt: all temperatures get tried and
     # the best attempt is kept without error.
     options = dict(
@@ -127,7 +128,7 @@ def test_temperature_fallback_end_to_end(pipeline, shared_audio) -> None:
         log_prob_threshold=None,
         best_of=2,
     )
-    result = pipeline.transcribe(shared_audio / "jfk.flac", language="en", **options)
+    result = engine.transcribe(shared_audio / "jfk.flac", language="en", **options)
     assert result.segments
     assert all(s.temperature in (0.0, 0.5, 1.0) for s in result.segments)
 
@@ -149,9 +150,9 @@ def test_fallback_rules() -> None:
     assert better(plain, looping, options) is plain
 
 
-def test_progress_reports_asr_until_done(pipeline, shared_audio) -> None:
+def test_progress_reports_asr_until_done(engine, shared_audio) -> None:
     events: list[Progress] = []
-    pipeline.transcribe(
+    engine.transcribe(
         shared_audio / "silero_test.wav",
         language="en",
         batch_size=1,
@@ -191,14 +192,14 @@ def test_options_parse_strings() -> None:
 
 def test_model_resolution_errors(tmp_path, monkeypatch) -> None:
     with pytest.raises(ModelNotFoundError, match="Unknown Whisper model 'enormous'"):
-        hark.load_pipeline("enormous")
+        hark.load_engine("enormous")
     with pytest.raises(ModelNotFoundError, match=r"model\.bin is missing"):
-        hark.load_pipeline(tmp_path)
+        hark.load_engine(tmp_path)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        hark.load_pipeline(tmp_path / "nope" / "model")
+        hark.load_engine(tmp_path / "nope" / "model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotFoundError) as excinfo:
-        hark.load_pipeline("large-v2", download_root=tmp_path)
+        hark.load_engine("large-v2", download_root=tmp_path)
     message = str(excinfo.value)
     assert "Systran/faster-whisper-large-v2" in message
     assert "hark models download large-v2" in message and str(tmp_path) in message
@@ -212,19 +213,19 @@ def test_model_resolution_errors(tmp_path, monkeypatch) -> None:
         (lambda audio: (audio / "jfk.flac").read_bytes()[:400_000], "corrupt_audio"),
     ],
 )
-def test_bad_input_is_a_typed_error(pipeline, shared_audio, make, code) -> None:
+def test_bad_input_is_a_typed_error(engine, shared_audio, make, code) -> None:
     from hark.audio import AudioError
 
     with pytest.raises(AudioError) as excinfo:
-        pipeline.transcribe(make(shared_audio), **FIXED)
+        engine.transcribe(make(shared_audio), **FIXED)
     assert excinfo.value.code == code
 
 
-def test_duration_limit(pipeline, shared_audio) -> None:
+def test_duration_limit(engine, shared_audio) -> None:
     from hark.audio import AudioTooLongError
 
     with pytest.raises(AudioTooLongError, match="11"):
-        pipeline.transcribe(shared_audio / "jfk.flac", max_duration=5, **FIXED)
+        engine.transcribe(shared_audio / "jfk.flac", max_duration=5, **FIXED)
 
 
 # -- language detection's encodings are reused by the ASR batch (CPU) ----------------------
@@ -233,8 +234,8 @@ def test_duration_limit(pipeline, shared_audio) -> None:
 class CountingEncoder:
     """Wraps the Whisper model's `encode` to count the chunks it encodes."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.model = pipeline.asr.model
+    def __init__(self, engine: Engine) -> None:
+        self.model = engine.pipeline.asr.model
         self.inner = self.model.encode
         self.chunks = 0
 
@@ -251,46 +252,40 @@ class CountingEncoder:
 
 
 @pytest.mark.parametrize("clip", ["jfk.flac", "silero_test.wav", "pyannote/dev00.wav"])
-def test_detection_encodings_are_not_encoded_again(pipeline, shared_audio, clip) -> None:
-    from hark.scheduler import Scheduler
-
+def test_detection_encodings_are_not_encoded_again(engine, shared_audio, clip) -> None:
     audio = load_audio(shared_audio / clip)
     options = dict(language_detection_chunks=3, **FIXED)
-    chunks = len(pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
-    with CountingEncoder(pipeline) as counter:
-        detected = pipeline.transcribe(audio, **options)
+    chunks = len(engine.pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
+    with CountingEncoder(engine) as counter:
+        detected = engine.transcribe(audio, **options)
     # Detection encodes min(3, chunks) chunks, which the batch then reuses: each chunk once.
     assert counter.chunks == chunks
-    given = pipeline.transcribe(audio, language=detected.language, **options)
+    given = engine.transcribe(audio, language=detected.language, **options)
     assert detected.text == given.text
     assert [w.start for w in detected.word_segments] == [w.start for w in given.word_segments]
-    # The same through the scheduler, which mixes requests in a batch.
-    scheduler = Scheduler(pipeline, batch_size=4)
-    try:
-        with CountingEncoder(pipeline) as counter:
-            scheduled = scheduler.transcribe(audio, **options)
-        assert counter.chunks == chunks
-        assert scheduled.text == detected.text
-    finally:
-        scheduler.close()
+    # The same with a smaller batch, split differently.
+    with Engine(engine.pipeline, batch_size=4) as small, CountingEncoder(engine) as counter:
+        scheduled = small.transcribe(audio, **options)
+    assert counter.chunks == chunks
+    assert scheduled.text == detected.text
 
 
-def test_fallback_retries_reuse_the_batch_encoding(pipeline, shared_audio, monkeypatch) -> None:
+def test_fallback_retries_reuse_the_batch_encoding(engine, shared_audio, monkeypatch) -> None:
     """Temperature fallback slices the batch's encoder output instead of encoding again."""
     audio = load_audio(shared_audio / "silero_test.wav")
-    chunks = len(pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
+    chunks = len(engine.pipeline.prepare(audio, TranscribeOptions(language="en")).chunks)
     temperatures: list[float] = []
-    generate = pipeline.asr._generate
+    generate = engine.pipeline.asr._generate
 
     def counting(encoder_output, indices, *args):
         temperatures.append(args[-1])
         assert encoder_output.shape[0] == len(indices)
         return generate(encoder_output, indices, *args)
 
-    monkeypatch.setattr(pipeline.asr, "_generate", counting)
+    monkeypatch.setattr(engine.pipeline.asr, "_generate", counting)
     # A compression-ratio threshold every text fails: every chunk is retried at each step.
-    with CountingEncoder(pipeline) as counter:
-        result = pipeline.transcribe(
+    with CountingEncoder(engine) as counter:
+        result = engine.transcribe(
             audio,
             language="en",
             temperature=[0.0, 0.5, 1.0],
@@ -306,12 +301,10 @@ def test_default_compute_type_is_int8_on_cpu(test_models, monkeypatch) -> None:
     # The fixture model is saved as float16; "default" must not fall back to float32 on CPU.
     from hark.asr import resolve_compute_type
 
-    default = hark.load_pipeline(test_models / "whisper-tiny", device="cpu")
+    default = hark.load_engine(test_models / "whisper-tiny", device="cpu")
     assert default.model_info.compute_type.startswith("int8")  # CTranslate2 says int8_float32
     assert default.model_info.requested_compute_type == "default"
-    explicit = hark.load_pipeline(
-        test_models / "whisper-tiny", device="cpu", compute_type="float32"
-    )
+    explicit = hark.load_engine(test_models / "whisper-tiny", device="cpu", compute_type="float32")
     assert explicit.model_info.compute_type == "float32"
     # No GPU here: what CTranslate2 would report for a recent one, then for one without float16.
     import ctranslate2
@@ -323,45 +316,54 @@ def test_default_compute_type_is_int8_on_cpu(test_models, monkeypatch) -> None:
     assert resolve_compute_type("int8_float16", "cuda") == "int8_float16"
 
 
-def test_a_missing_aligner_is_reported_once_per_language(
-    pipeline, shared_audio, monkeypatch, caplog
-):
+def test_a_missing_aligner_is_reported_once_per_language(engine, shared_audio, monkeypatch, caplog):
     from hark import postprocess
 
     monkeypatch.setattr(postprocess, "_warned_languages", set())
     for _ in range(3):
-        result = pipeline.transcribe(shared_audio / "jfk.flac", language="fr", **FIXED)
+        result = engine.transcribe(shared_audio / "jfk.flac", language="fr", **FIXED)
         assert result.alignment == "whisper"
     assert caplog.text.count("keeping Whisper's word times") == 1
 
 
 def test_idle_aligners_unload(test_models, shared_audio) -> None:
     model = test_models / "whisper-tiny"
-    pipeline = hark.load_pipeline(model, device="cpu", compute_type="int8", model_idle_unload_s=0.3)
+    engine = hark.load_engine(model, device="cpu", compute_type="int8", model_idle_unload_s=0.3)
     aligner = str(test_models / "wav2vec2-align-tiny")
-    result = pipeline.transcribe(
+    result = engine.transcribe(
         shared_audio / "jfk.flac", language="en", align_model=aligner, **FIXED
     )
-    assert result.alignment == "ctc" and pipeline.aligners.loaded()
+    assert result.alignment == "ctc" and engine.pipeline.aligners.loaded()
     deadline = time.monotonic() + 10
-    while pipeline.aligners.loaded():
+    while engine.pipeline.aligners.loaded():
         assert time.monotonic() < deadline, "the aligner stayed loaded"
         time.sleep(0.05)
-    again = pipeline.transcribe(
+    again = engine.transcribe(
         shared_audio / "jfk.flac", language="en", align_model=aligner, **FIXED
     )
     assert again.alignment == "ctc" and again.text == result.text
 
 
 def test_language_detection_reports_its_stages_so_a_caller_can_stop_it(
-    pipeline, shared_audio
+    engine, shared_audio
 ) -> None:
-    # /detect-language stops on a deadline or a client gone by raising from this callback.
+    # /detect-language stops on a deadline or a client gone: its cancel event is checked at
+    # each stage the progress callback hears.
     seen: list[str] = []
-    result = pipeline.detect_language(
-        shared_audio / "jfk.flac", report=lambda p: seen.append(p.stage)
+    result = engine.detect_language(
+        shared_audio / "jfk.flac", progress=lambda p: seen.append(p.stage)
     )
     assert seen == ["vad", "language"] and result is not None
+    cancel = threading.Event()
+
+    def cancel_at_language(progress) -> None:
+        if progress.stage == "vad":
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        engine.detect_language(
+            shared_audio / "jfk.flac", progress=cancel_at_language, cancel=cancel
+        )
 
     class Stop(Exception):
         pass
@@ -371,4 +373,4 @@ def test_language_detection_reports_its_stages_so_a_caller_can_stop_it(
             raise Stop
 
     with pytest.raises(Stop):
-        pipeline.detect_language(shared_audio / "jfk.flac", report=stop_before_encoding)
+        engine.detect_language(shared_audio / "jfk.flac", progress=stop_before_encoding)

@@ -1,17 +1,17 @@
-"""The pipeline's later stages end to end: CTC alignment, speakers, channels."""
+"""The engine's later stages end to end: CTC alignment, speakers, channels."""
 
 from __future__ import annotations
 
 import pytest
 
 import hark
-from hark.pipeline import Pipeline
+from hark.engine import Engine
 from helpers import FIXED, check_times
 
 
 @pytest.fixture(scope="module")
-def pipeline(test_models) -> Pipeline:
-    return hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+def engine(test_models) -> Engine:
+    return hark.load_engine(test_models / "whisper-tiny", device="cpu", compute_type="int8")
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,14 @@ def aligner(test_models) -> str:
     return str(test_models / "wav2vec2-align-tiny")
 
 
-def test_ctc_alignment_times_every_word(pipeline, shared_audio, aligner) -> None:
-    result = pipeline.transcribe(
+def test_ctc_alignment_times_every_word(engine, shared_audio, aligner) -> None:
+    result = engine.transcribe(
         shared_audio / "silero_test.wav", language="en", align_model=aligner, **FIXED
     )
     assert result.alignment == "ctc"
     assert len(result.word_segments) > 20
     check_times(result)
-    whisper = pipeline.transcribe(
+    whisper = engine.transcribe(
         shared_audio / "silero_test.wav", language="en", align=False, **FIXED
     )
     assert whisper.alignment == "whisper"
@@ -35,38 +35,38 @@ def test_ctc_alignment_times_every_word(pipeline, shared_audio, aligner) -> None
     assert [w.start for w in result.word_segments] != [w.start for w in whisper.word_segments]
 
 
-def test_aligner_precision_is_a_pipeline_setting(pipeline, test_models, shared_audio, aligner):
+def test_aligner_precision_is_a_pipeline_setting(engine, test_models, shared_audio, aligner):
     """CPU default: the aligner's int8 copy; `align_compute_type="float32"`: the float net;
     the two give (slightly) different times for the same words."""
     from pathlib import Path
 
     from hark.settings import Settings
 
-    def network(p: Pipeline) -> str:
-        model = p.aligners.get(("en", aligner), "en", aligner)
+    def network(e: Engine) -> str:
+        model = e.pipeline.aligners.get(("en", aligner), "en", aligner)
         return Path(model.network.session._model_path).name
 
-    exact = hark.load_pipeline(
+    exact = hark.load_engine(
         test_models / "whisper-tiny",
         device="cpu",
         compute_type="int8",
         align_compute_type="float32",
     )
-    assert (network(pipeline), network(exact)) == ("model.int8.onnx", "model.onnx")
+    assert (network(engine), network(exact)) == ("model.int8.onnx", "model.onnx")
     clip = shared_audio / "jfk.flac"
-    a = pipeline.transcribe(clip, language="en", align_model=aligner, **FIXED)
+    a = engine.transcribe(clip, language="en", align_model=aligner, **FIXED)
     b = exact.transcribe(clip, language="en", align_model=aligner, **FIXED)
     assert a.alignment == b.alignment == "ctc"
     assert [w.word for w in a.word_segments] == [w.word for w in b.word_segments]
     check_times(a)
     check_times(b)
     with pytest.raises(ValueError, match="align_compute_type"):
-        hark.load_pipeline(test_models / "whisper-tiny", device="cpu", align_compute_type="fp8")
+        hark.load_engine(test_models / "whisper-tiny", device="cpu", align_compute_type="fp8")
     assert Settings().pipeline_kwargs()["align_compute_type"] == "auto"
 
 
-def test_char_alignments_follow_their_sentence(pipeline, shared_audio, aligner) -> None:
-    result = pipeline.transcribe(
+def test_char_alignments_follow_their_sentence(engine, shared_audio, aligner) -> None:
+    result = engine.transcribe(
         shared_audio / "jfk.flac",
         language="en",
         align_model=aligner,
@@ -80,22 +80,22 @@ def test_char_alignments_follow_their_sentence(pipeline, shared_audio, aligner) 
         assert all(segment.start - 0.05 <= c.start <= segment.end + 0.05 for c in timed)
 
 
-def test_language_without_aligner_falls_back(pipeline, shared_audio) -> None:
+def test_language_without_aligner_falls_back(engine, shared_audio) -> None:
     # Haitian Creole has no default CTC aligner: Whisper's times are kept, nothing fails.
-    result = pipeline.transcribe(shared_audio / "jfk.flac", language="ht", **FIXED)
+    result = engine.transcribe(shared_audio / "jfk.flac", language="ht", **FIXED)
     assert result.alignment == "whisper" and result.word_segments
     check_times(result)
 
 
-def test_missing_aligner_offline_falls_back(pipeline, shared_audio, tmp_path) -> None:
-    result = pipeline.transcribe(
+def test_missing_aligner_offline_falls_back(engine, shared_audio, tmp_path) -> None:
+    result = engine.transcribe(
         shared_audio / "jfk.flac", language="en", align_model="someone/not-downloaded", **FIXED
     )
     assert result.alignment == "whisper" and result.word_segments
 
 
-def test_diarization_labels_every_word(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(
+def test_diarization_labels_every_word(engine, shared_audio) -> None:
+    result = engine.transcribe(
         shared_audio / "pyannote/sample.wav",
         language="en",
         diarize=True,
@@ -116,17 +116,17 @@ def test_diarization_labels_every_word(pipeline, shared_audio) -> None:
         assert {w.speaker for w in segment.words} == {segment.speaker}
 
 
-def test_known_speaker_gets_its_name(pipeline, shared_audio) -> None:
+def test_known_speaker_gets_its_name(engine, shared_audio) -> None:
     from hark.audio import load_audio
 
     audio = load_audio(shared_audio / "pyannote/sample.wav")
     # 10.0-14.8 s is one speaker alone in sample.rttm (speaker90).
     reference = audio[int(10.0 * 16000) : int(14.8 * 16000)]
-    result = pipeline.transcribe(
+    result = engine.transcribe(
         audio, language="en", diarize=True, num_speakers=2, speakers={"Alice": reference}, **FIXED
     )
     # Which words are Alice's depends on the random model's word times; the name reaching the
-    # transcript is what the pipeline owns (matching itself is tested in test_diarize*).
+    # transcript is what the engine owns (matching itself is tested in test_diarize*).
     assert "Alice" in result.speakers
     assert any(s.speaker == "Alice" for s in result.segments)
 
@@ -138,8 +138,8 @@ def test_bad_speaker_counts_are_rejected() -> None:
         hark.TranscribeOptions(num_speakers=5, max_speakers=2)
 
 
-def test_separate_channels_are_speakers(pipeline, shared_audio) -> None:
-    result = pipeline.transcribe(
+def test_separate_channels_are_speakers(engine, shared_audio) -> None:
+    result = engine.transcribe(
         shared_audio / "fw_stereo_diarization.wav", language="en", channels="separate", **FIXED
     )
     assert set(result.speakers) == {"SPEAKER_00", "SPEAKER_01"}

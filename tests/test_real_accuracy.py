@@ -45,8 +45,8 @@ def clips(shared_audio: Path) -> dict[str, Clip]:
 
 
 @pytest.fixture(scope="module")
-def hark_results(real_pipeline: Any, clips: dict[str, Clip]) -> dict[str, Transcript]:
-    return {name: real_pipeline.transcribe(clip.audio) for name, clip in clips.items()}
+def hark_results(real_engine: Any, clips: dict[str, Clip]) -> dict[str, Transcript]:
+    return {name: real_engine.transcribe(clip.audio) for name, clip in clips.items()}
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_times_fall_within_the_reference_turns(
 
 
 @pytest.mark.parametrize("what", ["silence", "low noise", "empty.wav"])
-def test_no_text_without_speech(real_pipeline: Any, shared_audio: Path, what: str) -> None:
+def test_no_text_without_speech(real_engine: Any, shared_audio: Path, what: str) -> None:
     if what == "silence":
         audio = np.zeros(30 * 16000, np.float32)
     elif what == "low noise":
@@ -159,5 +159,5 @@ def test_no_text_without_speech(real_pipeline: Any, shared_audio: Path, what: st
         audio = np.random.default_rng(0).normal(0.0, 0.003, 30 * 16000).astype(np.float32)
     else:
         audio = shared_audio / "pyannote" / "empty.wav"
-    transcript = real_pipeline.transcribe(audio)
+    transcript = real_engine.transcribe(audio)
     assert transcript.segments == [] and transcript.text == ""

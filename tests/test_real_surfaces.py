@@ -34,8 +34,8 @@ def jfk(shared_audio: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api_words(real_pipeline: Any, jfk: Path) -> list[str]:
-    words = [w.word for w in real_pipeline.transcribe(jfk).word_segments]
+def api_words(real_engine: Any, jfk: Path) -> list[str]:
+    words = [w.word for w in real_engine.transcribe(jfk).word_segments]
     assert normalize_words(" ".join(words)) == normalize_words(REFERENCE), words
     return words
 

@@ -140,17 +140,19 @@ def test_model_that_fails_to_load_reports_per_job(settings: Settings, tmp_path: 
 
 
 class _Flaky:
-    """A pipeline whose first transcription crashes (a bug, an out-of-memory...)."""
+    """A pipeline whose first request crashes in a stage (a bug, an out-of-memory...)."""
 
     def __init__(self, real: Pipeline) -> None:
         self.real, self.calls = real, 0
-        self.model_info, self.load_seconds = real.model_info, 0.0
 
-    def transcribe(self, *args: Any, **kwargs: Any) -> Any:
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def prepare(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("CUDA failed with error out of memory")
-        return self.real.transcribe(*args, **kwargs)
+        return self.real.prepare(*args, **kwargs)
 
 
 def test_internal_failure_is_an_error_not_a_crash(worker: Worker, settings, jfk_b64) -> None:

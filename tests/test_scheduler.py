@@ -1,4 +1,5 @@
-"""Continuous batching across requests: same results, fairness, back-pressure, cancel."""
+"""The engine's shared ASR stage and its admission: continuous batching across requests
+(same results, fairness), back-pressure, cancel, live windows ahead of file chunks."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import numpy as np
 import pytest
 
 import hark
+from hark.admission import QueueFullError, ShuttingDownError
 from hark.audio import load_audio
-from hark.pipeline import Pipeline
-from hark.scheduler import CancelledError, QueueFullError, Scheduler, ShuttingDownError
+from hark.engine import Engine
+from hark.scheduler import CancelledError
 from helpers import FIXED
 
 CLIPS = [
@@ -26,8 +28,8 @@ CLIPS = [
 
 
 @pytest.fixture(scope="module")
-def pipeline(test_models) -> Pipeline:
-    return hark.load_pipeline(test_models / "whisper-tiny", device="cpu", compute_type="int8")
+def engine(test_models) -> Engine:
+    return hark.load_engine(test_models / "whisper-tiny", device="cpu", compute_type="int8")
 
 
 @pytest.fixture(scope="module")
@@ -35,79 +37,79 @@ def clips(shared_audio) -> list[np.ndarray]:
     return [load_audio(shared_audio / name) for name in CLIPS]
 
 
-def test_concurrent_requests_match_one_by_one(pipeline, clips) -> None:
-    alone = [pipeline.transcribe(c, language="en", **FIXED).to_dict() for c in clips]
-    scheduler = Scheduler(pipeline, batch_size=4)
+def test_concurrent_requests_match_one_by_one(engine, clips) -> None:
+    alone = [engine.transcribe(c, language="en", **FIXED).to_dict() for c in clips]
+    shared = Engine(engine.pipeline, batch_size=4)
     try:
         with ThreadPoolExecutor(len(clips)) as pool:
             mixed = list(
-                pool.map(lambda c: scheduler.transcribe(c, language="en", **FIXED).to_dict(), clips)
+                pool.map(lambda c: shared.transcribe(c, language="en", **FIXED).to_dict(), clips)
             )
-        stats = scheduler.stats()
+        stats = shared.scheduler.stats()
     finally:
-        scheduler.close()
+        shared.close()
     assert mixed == alone
     assert stats.batched_chunks >= len(clips)
     assert stats.batches < stats.batched_chunks, "no batch mixed two requests"
-    assert stats.requests == 0
+    assert shared.admission.lane("requests").stats().running == 0
 
 
-def test_short_request_is_not_starved_by_a_long_one(pipeline, clips) -> None:
+def test_short_request_is_not_starved_by_a_long_one(engine, clips) -> None:
     long_audio = np.concatenate(clips * 6)  # ~12 minutes of speech: dozens of chunks
-    scheduler = Scheduler(pipeline, batch_size=1)
+    shared = Engine(engine.pipeline, batch_size=1)
     asr_done: dict[str, int] = {}  # the batch count when each request's last chunk was decoded
 
     def run(name: str, audio: np.ndarray) -> None:
         def on_progress(p) -> None:
             if p.stage == "asr" and p.done == p.total and p.total:
-                asr_done[name] = scheduler.stats().batches
+                asr_done[name] = shared.scheduler.stats().batches
 
-        scheduler.transcribe(audio, language="en", progress=on_progress, **FIXED)
+        shared.transcribe(audio, language="en", progress=on_progress, **FIXED)
 
     try:
         long_thread = threading.Thread(target=run, args=("long", long_audio))
         long_thread.start()
-        while scheduler.stats().batches == 0:  # the long job holds the model now
+        while shared.scheduler.stats().batches == 0:  # the long job holds the model now
             time.sleep(0.01)
         run("short", clips[0])
         long_thread.join()
     finally:
-        scheduler.close()
-    total = scheduler.stats().batches
+        shared.close()
+    total = shared.scheduler.stats().batches
     # Round-robin: the short request's one chunk waits at most a batch or two, not until the
     # long job's dozens of chunks are through.
     assert asr_done["short"] < asr_done["long"] == total
     assert asr_done["short"] <= total // 3
 
 
-def test_full_queue_is_refused_then_recovers(pipeline, clips) -> None:
-    scheduler = Scheduler(pipeline, max_requests=1)
+def test_full_queue_is_refused_then_recovers(engine, clips) -> None:
+    shared = Engine(engine.pipeline, max_requests=1, queue_size=0)
     try:
         started = threading.Event()
         thread = threading.Thread(
-            target=lambda: scheduler.transcribe(
+            target=lambda: shared.transcribe(
                 np.concatenate(clips), language="en", progress=lambda p: started.set(), **FIXED
             )
         )
         thread.start()
         started.wait(10)
-        assert scheduler.saturated
+        assert shared.admission.lane("requests").saturated
         with pytest.raises(QueueFullError, match="retry"):
-            scheduler.transcribe(clips[0], language="en", **FIXED)
+            shared.transcribe(clips[0], language="en", **FIXED)
         thread.join()
-        assert scheduler.transcribe(clips[0], language="en", **FIXED).segments
+        assert shared.transcribe(clips[0], language="en", **FIXED).segments
     finally:
-        scheduler.close()
+        shared.close()
 
 
-def test_cancel_stops_one_request_only(pipeline, clips) -> None:
-    scheduler = Scheduler(pipeline, batch_size=1)
+def test_cancel_stops_one_request_only(engine, clips) -> None:
+    shared = Engine(engine.pipeline, batch_size=1)
     cancel = threading.Event()
     errors: list[BaseException] = []
 
     def long_job() -> None:
         try:
-            scheduler.transcribe(
+            shared.transcribe(
                 np.concatenate(clips * 2),
                 language="en",
                 cancel=cancel,
@@ -122,42 +124,43 @@ def test_cancel_stops_one_request_only(pipeline, clips) -> None:
         thread.start()
         thread.join(120)
         assert errors and isinstance(errors[0], CancelledError)
-        assert scheduler.stats().requests == 0 and scheduler.stats().waiting_chunks == 0
-        assert scheduler.transcribe(clips[0], language="en", **FIXED).segments
+        assert shared.admission.lane("requests").stats().running == 0
+        assert shared.scheduler.stats().waiting_chunks == 0
+        assert shared.transcribe(clips[0], language="en", **FIXED).segments
     finally:
-        scheduler.close()
+        shared.close()
 
 
-def test_a_failing_batch_does_not_stop_the_scheduler(pipeline, clips, monkeypatch) -> None:
-    real = pipeline.asr.transcribe_batch
+def test_a_failing_batch_does_not_stop_the_scheduler(engine, clips, monkeypatch) -> None:
+    real = engine.pipeline.asr.transcribe_batch
 
-    def flaky(audios, chunks, languages, *rest):  # the decoder fails on French requests
+    def flaky(audios, chunks, languages, *rest, **kw):  # the decoder fails on French requests
         if "fr" in languages:
             raise RuntimeError("CUDA error: out of memory")
-        return real(audios, chunks, languages, *rest)
+        return real(audios, chunks, languages, *rest, **kw)
 
-    monkeypatch.setattr(pipeline.asr, "transcribe_batch", flaky)
-    scheduler = Scheduler(pipeline, batch_size=1)
+    monkeypatch.setattr(engine.pipeline.asr, "transcribe_batch", flaky)
+    shared = Engine(engine.pipeline, batch_size=1)
     try:
         with pytest.raises(RuntimeError, match="out of memory"):
-            scheduler.transcribe(clips[1], language="fr", **FIXED)
-        assert scheduler.transcribe(clips[0], language="en", **FIXED).segments
-        assert scheduler.stats().requests == 0
+            shared.transcribe(clips[1], language="fr", **FIXED)
+        assert shared.transcribe(clips[0], language="en", **FIXED).segments
+        assert shared.admission.lane("requests").stats().running == 0
     finally:
-        scheduler.close()
+        shared.close()
 
 
-def test_closed_scheduler_refuses_work(pipeline, clips) -> None:
-    scheduler = Scheduler(pipeline)
-    scheduler.close()
+def test_closed_scheduler_refuses_work(engine, clips) -> None:
+    shared = Engine(engine.pipeline)
+    shared.close()
     with pytest.raises(ShuttingDownError):
-        scheduler.transcribe(clips[0], language="en", **FIXED)
+        shared.transcribe(clips[0], language="en", **FIXED)
 
 
-def test_cancel_stops_at_the_next_stage_boundary(pipeline, clips) -> None:
+def test_cancel_stops_at_the_next_stage_boundary(engine, clips) -> None:
     """Issue 13: a cancel (client gone, /cancel, deadline) noticed before the ASR batches: the
     request stops when VAD ends, no chunk of it is decoded, and its slot is free again."""
-    scheduler = Scheduler(pipeline, batch_size=2)
+    shared = Engine(engine.pipeline, batch_size=2)
     cancel = threading.Event()
     stages: list[str] = []
 
@@ -168,11 +171,89 @@ def test_cancel_stops_at_the_next_stage_boundary(pipeline, clips) -> None:
 
     try:
         with pytest.raises(CancelledError):
-            scheduler.transcribe(clips[0], language="en", progress=progress, cancel=cancel, **FIXED)
-        stats = scheduler.stats()
-        again = scheduler.transcribe(clips[0], language="en", **FIXED)  # the slot is free
+            shared.transcribe(clips[0], language="en", progress=progress, cancel=cancel, **FIXED)
+        stats = shared.scheduler.stats()
+        again = shared.transcribe(clips[0], language="en", **FIXED)  # the slot is free
     finally:
-        scheduler.close()
+        shared.close()
     assert stages == ["vad", "vad"]
-    assert stats.batches == 0 and stats.requests == 0
+    assert stats.batches == 0 and shared.admission.lane("requests").stats().running == 0
     assert again.segments
+
+
+def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> None:
+    """A live window submitted while a long file decodes is in the very next batch, and
+    windows with different prompts share one batch (the prompt travels per chunk)."""
+    shared = Engine(engine.pipeline, batch_size=2)
+    batches: list[list[str | None]] = []
+    real = engine.pipeline.asr.transcribe_batch
+
+    def recording(audios, chunks, languages, *rest, prompts=None, **kw):
+        batches.append(list(prompts or []))
+        return real(audios, chunks, languages, *rest, prompts=prompts, **kw)
+
+    monkeypatch.setattr(engine.pipeline.asr, "transcribe_batch", recording)
+    options = hark.TranscribeOptions(language="en", **FIXED)
+    window = clips[0][: 16000 * 5]
+    try:
+        long_file = threading.Thread(
+            target=shared.transcribe, args=(np.concatenate(clips * 3),), kwargs={"options": options}
+        )
+        long_file.start()
+        while shared.scheduler.stats().batches < 2:
+            time.sleep(0.01)
+        with ThreadPoolExecutor(2) as pool:
+            before = shared.scheduler.stats().batches
+            windows = list(
+                pool.map(
+                    lambda prompt: shared.decode_window(
+                        window, options, language="en", prompt=prompt
+                    ),
+                    ["first stream", "second stream"],
+                )
+            )
+            after = shared.scheduler.stats().batches
+        long_file.join()
+    finally:
+        shared.close()
+    assert all(w.chunk.start == 0.0 for w in windows)
+    # Each window waited at most for the batch running when it arrived, plus its own.
+    assert after - before <= 3
+    live = [b for b in batches if "first stream" in b or "second stream" in b]
+    assert any(set(b) == {"first stream", "second stream"} for b in live), live
+
+
+def test_admission_queues_then_refuses_with_retry_after(engine, clips) -> None:
+    """One slot, one waiting place: the second request waits, the third is refused at once
+    with a Retry-After estimate; a job, in its own lane, runs anyway."""
+    shared = Engine(engine.pipeline, max_requests=1, queue_size=1, job_slots=1)
+    started = threading.Event()
+    results: list[object] = []
+
+    def run(**kwargs) -> None:
+        results.append(shared.transcribe(clips[0], language="en", **FIXED, **kwargs))
+
+    try:
+        first = threading.Thread(
+            target=lambda: results.append(
+                shared.transcribe(
+                    np.concatenate(clips), language="en", progress=lambda p: started.set(), **FIXED
+                )
+            )
+        )
+        first.start()
+        started.wait(10)
+        second = threading.Thread(target=run)
+        second.start()
+        while shared.admission.lane("requests").stats().waiting == 0:
+            time.sleep(0.01)
+        with pytest.raises(QueueFullError) as refused:
+            shared.transcribe(clips[0], language="en", **FIXED)
+        assert refused.value.retry_after >= 1
+        patient = threading.Thread(target=run, kwargs={"lane": "jobs"})
+        patient.start()
+        for thread in (first, second, patient):
+            thread.join(120)
+    finally:
+        shared.close()
+    assert len(results) == 3

@@ -210,6 +210,6 @@ def test_pipeline_uses_its_own_vad_with_the_thread_setting(test_models) -> None:
 
     settings = Settings(vad_threads=1, cpu_threads=2)
     kwargs = {**settings.pipeline_kwargs(), "model": str(test_models / "whisper-tiny")}
-    pipeline = hark.load_pipeline(**{**kwargs, "device": "cpu", "compute_type": "int8"})
-    assert pipeline.vad.config.threads == 1
-    assert pipeline.vad.device == "cpu"
+    engine = hark.load_engine(**{**kwargs, "device": "cpu", "compute_type": "int8"})
+    assert engine.pipeline.vad.config.threads == 1
+    assert engine.pipeline.vad.device == "cpu"

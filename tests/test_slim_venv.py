@@ -80,7 +80,7 @@ def test_slimmed_packages_still_transcribe(slimmed, test_models, shared_audio) -
         "import ctranslate2, numpy, hark;"
         f"assert ctranslate2.__file__.startswith({str(slimmed['site'])!r});"
         f"assert numpy.__file__.startswith({str(slimmed['site'])!r});"
-        f"p = hark.load_pipeline({str(test_models / 'whisper-tiny')!r}, device='cpu',"
+        f"p = hark.load_engine({str(test_models / 'whisper-tiny')!r}, device='cpu',"
         " compute_type='int8', cpu_threads=1);"
         f"r = p.transcribe({str(shared_audio / 'jfk.flac')!r}, language='en', align=False);"
         "assert r.segments and r.word_segments; print(len(r.word_segments))"

@@ -7,12 +7,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from hark.engine import Engine, load_engine
     from hark.pipeline import Pipeline, TranscribeOptions
     from hark.schema import Segment, Transcript, Word
 
-__all__ = ["Pipeline", "Segment", "TranscribeOptions", "Transcript", "Word", "load_pipeline"]
+__all__ = [
+    "Engine",
+    "Pipeline",
+    "Segment",
+    "TranscribeOptions",
+    "Transcript",
+    "Word",
+    "load_engine",
+    "load_pipeline",
+]
 
 _LAZY = {
+    "Engine": "hark.engine",
+    "load_engine": "hark.engine",
     "Pipeline": "hark.pipeline",
     "TranscribeOptions": "hark.pipeline",
     "load_pipeline": "hark.pipeline",

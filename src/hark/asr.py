@@ -222,10 +222,13 @@ class WhisperASR:
         options: DecodeOptions,
         encoded: Sequence[np.ndarray | None] | None = None,
         features: np.ndarray | None = None,
+        prompts: Sequence[str | None] | None = None,
     ) -> list[ChunkResult]:
         """Decode a batch of chunks (their audio, and each one's language: None = detect).
 
         The chunks may come from different files: the scheduler mixes requests in a batch.
+        `prompts`: each chunk's own previous text (None: `options.initial_prompt`), so that
+        requests and live streams with different prompts share a batch.
         `encoded` (CPU): encoder outputs already computed for some chunks (language detection
         keeps them), which are then not encoded again. `features`: the chunks' log-mel
         features, when the caller computed them ahead (`Pipeline.decode` overlaps them with
@@ -240,11 +243,14 @@ class WhisperASR:
                 lang or max(probs, key=probs.__getitem__)
                 for lang, probs in zip(languages, detected, strict=True)
             ]
+        texts = list(prompts) if prompts is not None else [None] * len(chunks)
+        texts = [t if t is not None else options.initial_prompt for t in texts]
         results = self._generate(
             encoder_output,
             list(range(len(chunks))),
             chunks,
             languages,
+            texts,
             options,
             options.temperatures[0],
         )
@@ -255,7 +261,7 @@ class WhisperASR:
             if not retry:
                 break
             sub = self._rows(features, encoder_output, retry)
-            again = self._generate(sub, retry, chunks, languages, options, temperature)
+            again = self._generate(sub, retry, chunks, languages, texts, options, temperature)
             for i, result in zip(retry, again, strict=True):
                 results[i] = better(results[i], result, options)
 
@@ -264,11 +270,9 @@ class WhisperASR:
             self._add_word_times(features, encoder_output, results, options)
         return results
 
-    def _prompt(self, language: str, options: DecodeOptions) -> list[int]:
+    def _prompt(self, language: str, text: str | None, options: DecodeOptions) -> list[int]:
         tok = self.tokenizer(language, options.task)
-        previous = (
-            tok.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        )
+        previous = tok.encode(" " + text.strip()) if text and text.strip() else []
         return self.model.get_prompt(
             tok, previous, without_timestamps=True, hotwords=options.hotwords
         )
@@ -289,12 +293,13 @@ class WhisperASR:
         indices: list[int],
         chunks: Sequence[SpeechChunk],
         languages: Sequence[str],
+        texts: Sequence[str | None],
         options: DecodeOptions,
         temperature: float,
     ) -> list[ChunkResult]:
         from faster_whisper.transcribe import get_compression_ratio
 
-        prompts = [self._prompt(languages[i], options) for i in indices]
+        prompts = [self._prompt(languages[i], texts[i], options) for i in indices]
         longest = max(len(p) for p in prompts)
         max_length = self.model.max_length
         if options.max_new_tokens is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def run_batch(
     from hark.audio import AudioError, probe
     from hark.cli_options import parse_formats
     from hark.diarize import DiarizationError
+    from hark.engine import Engine
     from hark.formats import FORMATS, SubtitleOptions, write_all
     from hark.models import ModelError
     from hark.pipeline import load_pipeline
@@ -68,6 +70,11 @@ def run_batch(
     except (ModelError, ValueError, RuntimeError) as exc:
         err.print(f"[red]error:[/] could not load the model: {exc}")
         return [(f, "model failed to load") for f in files]
+    # Two files at a time: the next file decodes and runs VAD while this one's chunks fill
+    # the batches, and its chunks join the batches as this one's run out.
+    engine = Engine(
+        pipeline, max_requests=2, queue_size=len(files), workers=load.get("num_workers", 1)
+    )
     if not quiet:
         info = pipeline.model_info
         err.print(
@@ -84,7 +91,6 @@ def run_batch(
 
     output_dir.mkdir(parents=True, exist_ok=True)
     failures: list[tuple[Path, str]] = []
-    done_seconds = 0.0
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -93,30 +99,45 @@ def run_batch(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, disable=quiet, transient=False) as bar:
+    with (
+        Progress(*columns, console=err, disable=quiet, transient=False) as bar,
+        ThreadPoolExecutor(2, thread_name_prefix="hark-file") as pool,
+        engine,
+    ):
         overall = bar.add_task(f"all {len(files)} files", total=sum(durations) or len(files))
+        tasks = [
+            bar.add_task(f"  {f.name}", total=d or None)
+            for f, d in zip(files, durations, strict=True)
+        ]
+        done: dict[int, float] = {}
+
+        def transcribe(index: int) -> tuple[Any, float]:
+            def on_progress(p: Any) -> None:
+                if p.stage == "asr" and p.total:
+                    bar.update(tasks[index], total=p.total, completed=p.done)
+                    done[index] = p.done
+                    if sum(durations):
+                        bar.update(overall, completed=sum(done.values()))
+
+            started = time.perf_counter()
+            transcript = engine.transcribe(
+                files[index], options, speakers=speakers, progress=on_progress
+            )
+            return transcript, time.perf_counter() - started
+
+        running = [pool.submit(transcribe, i) for i in range(len(files))]
         for index, (f, name, duration) in enumerate(
             zip(files, output_names(files), durations, strict=True)
         ):
-            task = bar.add_task(f"  {f.name}", total=duration or None)
-            started = time.perf_counter()
-
-            def on_progress(p: Any, task: Any = task, base: float = done_seconds) -> None:
-                if p.stage == "asr" and p.total:
-                    bar.update(task, total=p.total, completed=p.done)
-                    bar.update(overall, completed=base + p.done if sum(durations) else None)
-
+            task = tasks[index]
             try:
-                transcript = pipeline.transcribe(
-                    f, options, speakers=speakers, progress=on_progress
-                )
+                transcript, elapsed = running[index].result()
                 written = write_all(transcript, output_dir, name, formats, sub_options)
             except (AudioError, DiarizationError, ValueError, OSError) as exc:
                 failures.append((f, str(exc)))
                 bar.update(task, description=f"  [red]✗ {f.name}[/]")
                 err.print(f"[red]error:[/] {f}: {exc}")
             else:
-                elapsed = time.perf_counter() - started
                 speed = transcript.duration / elapsed if elapsed else 0.0
                 bar.update(
                     task,
@@ -126,8 +147,8 @@ def run_batch(
                 )
                 if quiet:
                     err.print(f"{f} -> {', '.join(str(p) for p in written)}")
-            done_seconds += duration
-            bar.update(overall, completed=done_seconds if sum(durations) else index + 1)
+            done[index] = duration
+            bar.update(overall, completed=sum(done.values()) if sum(durations) else index + 1)
 
     _summary(files, failures)
     return failures

@@ -1,9 +1,8 @@
-"""The one object that does the work: audio -> VAD chunks -> batched Whisper -> Transcript.
+"""The loaded models and the stages of a request: audio -> VAD chunks -> (ASR) -> Transcript.
 
-`transcribe` runs three stages that a scheduler may also drive separately: `prepare` (decode,
-VAD, language), the ASR batches (here, or mixed with other requests' chunks by
-`hark.scheduler`), and `finish` (alignment, sentences, speakers). CLI, HTTP, jobs and the
-RunPod worker are thin adapters over this.
+The stages are `load_audio`, `prepare` (VAD, language), `finish` (alignment, sentences) and
+`diarize` (speakers); the ASR batches between `prepare` and `finish` belong to
+`hark.scheduler`. `hark.engine.Engine` drives them for every surface; nothing here calls out.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -114,9 +112,6 @@ class Pipeline:
             requested_compute_type=asr.requested_compute_type,
         )
         self.load_seconds = load_seconds
-        # Features of the next batch while this one decodes: on a GPU the model would wait
-        # for numpy otherwise; on CPU both compete for the same cores, so off.
-        self.overlap_features = asr.device != "cpu"
         # The pipeline's own VAD session: its threads (or the GPU), shared by every request.
         self.vad = vad or SileroVad(SileroConfig(threads=cpu_threads), device=asr.device)
         self._model_kwargs: dict[str, Any] = dict(
@@ -129,68 +124,25 @@ class Pipeline:
         self.aligners = LazyModels(self._load_aligner, (AlignError,), idle_unload_s=idle)
         self.diarizers = LazyModels(self._load_diarizer, (DiarizationError,), idle_unload_s=idle)
 
-    @property
-    def default_batch_size(self) -> int:
-        return 16 if self.asr.device == "cuda" else 8
+    # -- stages -----------------------------------------------------------------------------
 
-    # -- the whole thing ------------------------------------------------------------------
-
-    def transcribe(
-        self,
-        audio: AudioInput,
-        options: TranscribeOptions | None = None,
-        *,
-        speakers: Mapping[str, AudioInput] | None = None,
-        progress: ProgressCallback | None = None,
-        **overrides: Any,
-    ) -> Transcript:
-        """Transcribe one file (path, bytes, file object, or 16 kHz mono float32 array).
-
-        `overrides` are `TranscribeOptions` fields, e.g. `language="en", beam_size=1`.
-        `speakers` maps names to reference recordings: matching speakers get those names.
-        """
-        options = merge_options(options, overrides)
-        report = progress or _no_progress
-        return self.run(audio, options, report, speakers, self.decode)
-
-    def run(
-        self,
-        audio: AudioInput,
-        options: TranscribeOptions,
-        report: ProgressCallback,
-        speakers: Mapping[str, AudioInput] | None,
-        decode: Callable[[PreparedAudio, ProgressCallback], list[ChunkResult]],
-    ) -> Transcript:
-        """`transcribe` with the ASR stage supplied by the caller (see `hark.scheduler`)."""
+    def load_audio(self, audio: AudioInput, options: TranscribeOptions) -> np.ndarray:
+        """16 kHz float32: mono (N,), or (channels, N) when `options.channels == "separate"`."""
         if options.channels == "separate":
-            return self._run_channels(audio, options, report, decode)
-        samples = load_audio(audio, max_duration=options.max_duration)
-        prepared = self.prepare(samples, options, report)
-        transcript = self.finish(prepared, decode(prepared, report), report)
-        if options.diarize:
-            transcript = self.diarize(transcript, samples, options, speakers, report)
-        return transcript
+            return load_audio(audio, max_duration=options.max_duration, channels="separate")
+        return load_audio(audio, max_duration=options.max_duration)
 
-    def _run_channels(
-        self,
-        audio: AudioInput,
-        options: TranscribeOptions,
-        report: ProgressCallback,
-        decode: Callable[..., list[ChunkResult]],
+    def merge_channels(
+        self, parts: list[Transcript], duration: float, options: TranscribeOptions
     ) -> Transcript:
+        """One transcript of a file whose channels were transcribed apart (one speaker each)."""
         from hark.diarize import merge_channel_transcripts
 
-        channels = load_audio(audio, max_duration=options.max_duration, channels="separate")
-        mono = options.model_copy(update={"channels": "mix", "diarize": False})
-        parts = []
-        for samples in channels:
-            prepared = self.prepare(samples, mono, report)
-            parts.append(self.finish(prepared, decode(prepared, report), report))
         merged = merge_channel_transcripts(parts)
         best = max(parts, key=lambda t: len(t.word_segments))
         return merged.model_copy(
             update={
-                "duration": channels.shape[1] / SAMPLE_RATE,
+                "duration": duration,
                 "task": options.task,
                 "language": best.language,
                 "language_probability": best.language_probability,
@@ -199,8 +151,6 @@ class Pipeline:
                 "model": self.model_info,
             }
         )
-
-    # -- stages -----------------------------------------------------------------------------
 
     def prepare(
         self,
@@ -222,53 +172,6 @@ class Pipeline:
                 self.asr, samples, chunks, options.language_detection_chunks, keep=encoded
             )
         return PreparedAudio(samples, chunks, language, options, options.decode(), encoded)
-
-    def decode(
-        self, prepared: PreparedAudio, report: ProgressCallback = _no_progress
-    ) -> list[ChunkResult]:
-        """The ASR stage for one audio alone, in batches of `batch_size` chunks.
-
-        With `overlap_features` the next batch's audio and log-mel features are computed in
-        another thread while the model decodes the current batch (CTranslate2 releases the
-        GIL), so the GPU does not wait for numpy between batches.
-        """
-        batch_size = prepared.options.batch_size or self.default_batch_size
-        chunks, languages = prepared.chunks, prepared.chunk_languages()
-        batches = [slice(i, i + batch_size) for i in range(0, len(chunks), batch_size)]
-        results: list[ChunkResult] = []
-        report(Progress("asr", 0.0, prepared.duration))
-        with ThreadPoolExecutor(1, thread_name_prefix="hark-features") as pool:
-
-            def inputs(batch: slice) -> Future[tuple[list[np.ndarray], np.ndarray | None]]:
-                audios = [c.audio(prepared.samples) for c in chunks[batch]]
-                if not self.overlap_features:
-                    done: Future[tuple[list[np.ndarray], np.ndarray | None]] = Future()
-                    done.set_result((audios, None))
-                    return done
-                return pool.submit(lambda: (audios, self.asr.features(audios)))
-
-            upcoming = inputs(batches[0]) if batches else None
-            for k, batch in enumerate(batches):
-                assert upcoming is not None
-                audios, features = upcoming.result()
-                if k + 1 < len(batches):
-                    upcoming = inputs(batches[k + 1])
-                results.extend(
-                    self.asr.transcribe_batch(
-                        audios,
-                        chunks[batch],
-                        languages[batch],
-                        prepared.decode,
-                        prepared.take_encoded(range(len(chunks))[batch]),
-                        features,
-                    )
-                )
-                last = k + 1 == len(batches)
-                done_s = prepared.duration if last else chunks[batch][-1].end
-                report(Progress("asr", done_s, prepared.duration))
-        if not chunks:
-            report(Progress("asr", prepared.duration, prepared.duration))
-        return results
 
     def finish(
         self,
@@ -348,16 +251,13 @@ class Pipeline:
 
     def detect_language(
         self,
-        audio: AudioInput,
-        options: TranscribeOptions | None = None,
+        samples: np.ndarray,
+        options: TranscribeOptions,
         report: ProgressCallback = _no_progress,
-        **overrides: Any,
     ) -> LanguageResult | None:
-        """Spoken language of a file, from up to `language_detection_chunks` speech chunks.
-        None when the file holds no speech. `report` hears each stage begin (a caller stops
+        """Spoken language of 16 kHz mono audio, from up to `language_detection_chunks` speech
+        chunks. None when it holds no speech. `report` hears each stage begin (a caller stops
         the work by raising from it)."""
-        options = merge_options(options, overrides)
-        samples = load_audio(audio, max_duration=options.max_duration)
         duration = len(samples) / SAMPLE_RATE
         report(Progress("vad", 0, duration))
         chunks = detect_speech(samples, options.vad(), speech_probabilities(samples, self.vad))
@@ -402,7 +302,8 @@ def load_pipeline(
     model_idle_unload_s: float | None = None,
     vad_threads: int = 0,
 ) -> Pipeline:
-    """Load the Whisper model once; then call `transcribe` as often as needed.
+    """Load the Whisper model (aligners and speaker models load on first use): the stages
+    that `hark.engine.Engine` runs requests through (`hark.load_engine` does both).
 
     Args:
       model: a name (tiny, base, small, medium, large-v2, large-v3, large-v3-turbo, distil-...),

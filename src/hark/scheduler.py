@@ -1,61 +1,51 @@
-"""One scheduler per process: continuous batching of ASR chunks across requests.
+"""The ASR stage for everything the engine runs: continuous batching of speech chunks.
 
-Each request is prepared (decoded, VAD, language) in its caller's thread, then its speech
-chunks join a shared pool. Worker threads build each ASR batch from that pool, taking one chunk
-per request in turn (oldest request first), so many short requests fill batches the way one
-long file would, and an hour-long job cannot starve a 10-second request: it gets one slot per
-round like everybody else. Alignment and speakers run back in the caller's thread.
+Requests reach the chunk pool already prepared (decoded, VAD, language; `hark.engine` drives
+that in the caller's thread). Worker threads build each batch from the pool, one chunk per
+request in turn (oldest first), so many short requests fill batches the way one long file
+would, and an hour-long job cannot starve a 10-second request: it gets one slot per round like
+everybody else. Live windows (`priority="live"`) go ahead of file chunks: a batch takes every
+waiting live window first, then fills up with file chunks.
 
-    scheduler = Scheduler(pipeline)
-    transcript = scheduler.transcribe("call.wav", language="en")   # from any thread
+The scheduler knows the ASR model and nothing else of the pipeline; it never calls back into
+the code that submitted the work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from hark.asr import ChunkResult
-from hark.options import TranscribeOptions
-from hark.pipeline import (
-    AudioInput,
-    Pipeline,
-    PreparedAudio,
-    Progress,
-    ProgressCallback,
-    merge_options,
-)
-from hark.schema import Transcript
+import numpy as np
+
+from hark.admission import ShuttingDownError
+from hark.asr import ChunkResult, DecodeOptions, WhisperASR
+from hark.pipeline import PreparedAudio, Progress, ProgressCallback
 
 logger = logging.getLogger(__name__)
+
+Priority = Literal["live", "bulk"]
 
 
 class SchedulerError(RuntimeError):
     code = "scheduler_error"
 
 
-class QueueFullError(SchedulerError):
-    """Too many requests are waiting for the model; retry later (HTTP 503)."""
-
-    code = "queue_full"
-
-
 class CancelledError(SchedulerError):
     code = "cancelled"
-
-
-class ShuttingDownError(SchedulerError):
-    code = "shutting_down"
 
 
 @dataclass(eq=False)
 class _Request:
     prepared: PreparedAudio
     report: ProgressCallback
+    priority: Priority
     languages: list[str | None] = field(init=False)
     results: list[ChunkResult | None] = field(init=False)
     next_chunk: int = 0
@@ -72,41 +62,69 @@ class _Request:
     def has_work(self) -> bool:
         return not self.cancelled and self.next_chunk < len(self.prepared.chunks)
 
+    @property
+    def batch_key(self) -> DecodeOptions:
+        # The prompt travels per chunk (`transcribe_batch(prompts=)`), so requests that differ
+        # only in their prompt share batches.
+        return replace(self.prepared.decode, initial_prompt=None)
+
+
+@dataclass
+class _Batch:
+    picked: list[tuple[_Request, int]]
+    features: Future[np.ndarray | None]
+
 
 @dataclass(frozen=True)
 class SchedulerStats:
-    requests: int  # requests admitted and not finished (preparing, in the pool, finishing)
     waiting_chunks: int  # chunks not yet in a batch
     batches: int  # batches run since start
     batched_chunks: int  # chunks decoded since start
 
 
+def _no_progress(_: Progress) -> None:
+    pass
+
+
 class Scheduler:
-    """Shares one pipeline's ASR model between concurrent requests, batching across them."""
+    """Shares one ASR model between concurrent requests and live streams, batching across them.
+
+    Args:
+      asr: the model.
+      workers: threads running batches (CTranslate2 runs that many decodes at once).
+      batch_size: chunks per batch (None: each request's own `batch_size`, else 16 on CUDA,
+        8 on CPU).
+      batch_wait_s: how long a batch that is not full may wait while requests are still being
+        prepared (never when nothing is on its way, so a lone request never waits).
+      overlap_features: compute the next batch's log-mel features while the current batch
+        decodes (CTranslate2 releases the GIL); pays on a GPU, where the model would otherwise
+        wait for numpy. On CPU both compete for the same cores, so off by default there.
+    """
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        asr: WhisperASR,
         *,
-        max_requests: int = 64,
         workers: int = 1,
         batch_size: int | None = None,
         batch_wait_s: float = 0.25,
+        overlap_features: bool | None = None,
     ) -> None:
-        self.pipeline = pipeline
-        self.max_requests = max_requests
+        self.asr = asr
         self.batch_size = batch_size
-        # How long a batch that is not full may wait for requests still being prepared
-        # (decoded, VAD): never when nothing else is on its way, so a lone request never waits.
+        self.default_batch_size = 16 if asr.device == "cuda" else 8
         self.batch_wait_s = batch_wait_s
+        self.overlap_features = (
+            asr.device != "cpu" if overlap_features is None else overlap_features
+        )
         self._cond = threading.Condition()
         self._active: list[_Request] = []
         self._closing = False
-        self._admitted = 0
-        self._preparing = 0  # admitted requests that have not reached the chunk pool yet
+        self._preparing = 0  # requests announced by `preparing()` that have not arrived yet
         self._last_served: _Request | None = None
         self._batches = 0
         self._batched_chunks = 0
+        self._features = ThreadPoolExecutor(workers, thread_name_prefix="hark-features")
         self._threads = [
             threading.Thread(target=self._work, name=f"hark-asr-{i}", daemon=True)
             for i in range(workers)
@@ -116,102 +134,40 @@ class Scheduler:
 
     # -- public ----------------------------------------------------------------------------
 
-    def transcribe(
-        self,
-        audio: AudioInput,
-        options: TranscribeOptions | None = None,
-        *,
-        speakers: Mapping[str, AudioInput] | None = None,
-        progress: ProgressCallback | None = None,
-        cancel: threading.Event | None = None,
-        **overrides: Any,
-    ) -> Transcript:
-        """Like `Pipeline.transcribe`, with the ASR stage shared with other requests.
-
-        Raises QueueFullError when `max_requests` are already waiting, CancelledError when
-        `cancel` is set before the transcript is done.
-        """
-        options = merge_options(options, overrides)
-        given_report = progress or (lambda _p: None)
-
-        def report(p: Progress) -> None:
-            # Every stage reports as it starts and ends (VAD, ASR, alignment, speakers): a
-            # cancelled request stops at the next of these boundaries, not only between batches.
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("the request was cancelled")
-            given_report(p)
-
-        self._admit()
-        preparing = [True]
-
-        def arrived() -> None:
-            with self._cond:
-                if preparing[0]:
-                    preparing[0] = False
-                    self._preparing -= 1
-                    self._cond.notify_all()
-
-        def decode(prepared: PreparedAudio, _report: ProgressCallback) -> list[ChunkResult]:
-            arrived()
-            if cancel is not None and cancel.is_set():
-                raise CancelledError("the request was cancelled")
-            # The scheduler's threads report ASR progress: they get the caller's own callback,
-            # since a cancel is noticed by `_decode`'s wait, not by raising in their thread.
-            return self._decode(prepared, given_report, cancel)
-
-        try:
-            transcript = self.pipeline.run(audio, options, report, speakers, decode)
-        finally:
-            arrived()
-            with self._cond:
-                self._admitted -= 1
-        if cancel is not None and cancel.is_set():
-            raise CancelledError("the request was cancelled")
-        return transcript
-
-    def stats(self) -> SchedulerStats:
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[None]:
+        """Announce a request whose chunks will arrive soon (it is being decoded and VAD'd):
+        a batch that is not full waits up to `batch_wait_s` for it."""
         with self._cond:
-            return SchedulerStats(
-                self._admitted, self._waiting_chunks(), self._batches, self._batched_chunks
-            )
-
-    @property
-    def saturated(self) -> bool:
-        with self._cond:
-            return self._admitted >= self.max_requests
-
-    def close(self, timeout: float | None = None) -> None:
-        """Stop taking requests, finish those already in the pool, stop the workers."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        for thread in self._threads:
-            thread.join(timeout)
-
-    # -- internals ---------------------------------------------------------------------------
-
-    def _admit(self) -> None:
-        with self._cond:
-            if self._closing:
-                raise ShuttingDownError("the server is shutting down; retry on another replica")
-            if self._admitted >= self.max_requests:
-                raise QueueFullError(
-                    f"{self._admitted} requests are already being handled; retry in a few seconds"
-                )
-            self._admitted += 1
             self._preparing += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._preparing -= 1
+                self._cond.notify_all()
 
-    def _decode(
-        self, prepared: PreparedAudio, report: ProgressCallback, cancel: threading.Event | None
+    def decode(
+        self,
+        prepared: PreparedAudio,
+        report: ProgressCallback = _no_progress,
+        cancel: threading.Event | None = None,
+        priority: Priority = "bulk",
     ) -> list[ChunkResult]:
+        """Decode every chunk of `prepared` in the shared batches; blocks until done.
+
+        `report` hears ASR progress from the worker threads (exceptions it raises are logged,
+        not propagated: stop a request with `cancel`). Raises CancelledError once `cancel` is
+        set, ShuttingDownError when the scheduler is closing.
+        """
         report(Progress("asr", 0.0, prepared.duration))
         if not prepared.chunks:
             report(Progress("asr", prepared.duration, prepared.duration))
             return []
-        request = _Request(prepared, report)
+        request = _Request(prepared, report, priority)
         with self._cond:
             if self._closing:
-                raise ShuttingDownError("the server is shutting down; retry on another replica")
+                raise ShuttingDownError("the server is shutting down; retry on another replica", 1)
             self._active.append(request)
             self._cond.notify_all()
         try:
@@ -227,24 +183,57 @@ class Scheduler:
             raise request.error
         return [r for r in request.results if r is not None]
 
+    def stats(self) -> SchedulerStats:
+        with self._cond:
+            return SchedulerStats(self._waiting_chunks(), self._batches, self._batched_chunks)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop taking work, finish what is already in the pool, stop the workers."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._features.shutdown(wait=False, cancel_futures=True)
+
+    # -- internals ---------------------------------------------------------------------------
+
     def _work(self) -> None:
+        upcoming: _Batch | None = None
         while True:
-            with self._cond:
-                while not any(r.has_work for r in self._active):
-                    if self._closing:
-                        return
-                    self._cond.wait()
+            batch = upcoming or self._next_batch(block=True)
+            if batch is None:
+                return
+            # With overlap, pick the following batch now and compute its features while this
+            # one decodes; a live window arriving meanwhile waits at most for that batch.
+            upcoming = self._next_batch(block=False) if self.overlap_features else None
+            self._run(batch)
+
+    def _next_batch(self, *, block: bool) -> _Batch | None:
+        with self._cond:
+            while not any(r.has_work for r in self._active):
+                if self._closing or not block:
+                    return None
+                self._cond.wait()
+            if block:
                 self._wait_for_a_fuller_batch()
-                picked = self._pick()
-            self._run(picked)
+            picked = self._pick()
+        features: Future[np.ndarray | None] = Future()
+        if self.overlap_features:
+            audios = [r.prepared.chunks[i].audio(r.prepared.samples) for r, i in picked]
+            return _Batch(picked, self._features.submit(self.asr.features, audios))
+        features.set_result(None)
+        return _Batch(picked, features)
 
     def _wait_for_a_fuller_batch(self) -> None:
         """Hold a batch that is not full while requests are still being prepared (called with
-        the lock held): one full batch beats a small one now and another soon after."""
+        the lock held): one full batch beats a small one now and another soon after. Live
+        windows never wait."""
         deadline = time.monotonic() + self.batch_wait_s
         while self._preparing > 0 and not self._closing:
             remaining = deadline - time.monotonic()
-            if self._waiting_chunks() >= self._batch_limit() or remaining <= 0:
+            live = any(r.has_work and r.priority == "live" for r in self._active)
+            if live or self._waiting_chunks() >= self._batch_limit() or remaining <= 0:
                 return
             self._cond.wait(remaining)
 
@@ -252,43 +241,53 @@ class Scheduler:
         """Chunks in the pool not yet in a batch (called with the lock held)."""
         return sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
 
+    def _first(self) -> _Request:
+        """The request the next batch is built around: the oldest live one, else the oldest."""
+        waiting = [r for r in self._active if r.has_work]
+        return next((r for r in waiting if r.priority == "live"), waiting[0])
+
     def _batch_limit(self) -> int:
-        first = next(r for r in self._active if r.has_work)
-        return (
-            self.batch_size or first.prepared.options.batch_size or self.pipeline.default_batch_size
-        )
+        first = self._first()
+        return self.batch_size or first.prepared.options.batch_size or self.default_batch_size
 
     def _pick(self) -> list[tuple[_Request, int]]:
-        """Round-robin over the requests decoding with the same options as the oldest one
-        waiting, one chunk each per turn, up to its batch size; each batch continues the
-        round where the previous one stopped."""
-        first = next(r for r in self._active if r.has_work)
-        key = first.prepared.decode
+        """Live windows first, then round-robin over the requests decoding with the same
+        options as the first one, one chunk each per turn, up to the batch size; each batch
+        continues the round where the previous one stopped."""
+        key = self._first().batch_key
         limit = self._batch_limit()
-        compatible = [r for r in self._active if r.has_work and r.prepared.decode == key]
-        if self._last_served in compatible:  # continue the round where the last batch ended
-            k = compatible.index(self._last_served) + 1
-            compatible = compatible[k:] + compatible[:k]
+        compatible = [r for r in self._active if r.has_work and r.batch_key == key]
+        live = [r for r in compatible if r.priority == "live"]
+        bulk = [r for r in compatible if r.priority == "bulk"]
+        if self._last_served in bulk:  # continue the round where the last batch ended
+            k = bulk.index(self._last_served) + 1
+            bulk = bulk[k:] + bulk[:k]
         picked: list[tuple[_Request, int]] = []
-        while len(picked) < limit and compatible:
-            for request in list(compatible):
-                if len(picked) == limit:
-                    break
-                picked.append((request, request.next_chunk))
-                request.next_chunk += 1
-                if not request.has_work:
-                    compatible.remove(request)
-        self._last_served = picked[-1][0]
+        for group in (live, bulk):
+            while len(picked) < limit and group:
+                for request in list(group):
+                    if len(picked) == limit:
+                        break
+                    picked.append((request, request.next_chunk))
+                    request.next_chunk += 1
+                    if not request.has_work:
+                        group.remove(request)
+                    if request.priority == "bulk":
+                        self._last_served = request
         return picked
 
-    def _run(self, picked: list[tuple[_Request, int]]) -> None:
-        audios = [r.prepared.chunks[i].audio(r.prepared.samples) for r, i in picked]
-        chunks = [r.prepared.chunks[i] for r, i in picked]
-        languages = [r.languages[i] for r, i in picked]
+    def _run(self, batch: _Batch) -> None:
+        picked = batch.picked
         try:
-            encoded = [r.prepared.take_encoded([i])[0] for r, i in picked]
-            results = self.pipeline.asr.transcribe_batch(
-                audios, chunks, languages, picked[0][0].prepared.decode, encoded
+            audios = [r.prepared.chunks[i].audio(r.prepared.samples) for r, i in picked]
+            results = self.asr.transcribe_batch(
+                audios,
+                [r.prepared.chunks[i] for r, i in picked],
+                [r.languages[i] for r, i in picked],
+                picked[0][0].batch_key,
+                [r.prepared.take_encoded([i])[0] for r, i in picked],
+                batch.features.result(),
+                prompts=[r.prepared.decode.initial_prompt for r, _ in picked],
             )
         except Exception as exc:  # the requests in this batch fail, the scheduler goes on
             logger.exception("ASR batch failed")

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hark.admission import ShuttingDownError
 from hark.audio import AudioError
+from hark.engine import Engine
 from hark.jobs.input import JobInputError, download
 from hark.jobs.model import Job, Status
 from hark.jobs.output import progress_payload, whisperx_output
@@ -28,7 +30,7 @@ from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
-from hark.scheduler import CancelledError, Scheduler, ShuttingDownError
+from hark.scheduler import CancelledError
 from hark.settings import Settings
 from hark.units import mib_bytes
 
@@ -58,14 +60,14 @@ class JobRunner:
     def __init__(
         self,
         store: JobStore,
-        scheduler: Scheduler,
+        engine: Engine,
         settings: Settings,
         *,
         on_finish: Notify | None = None,
         housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
-        self.scheduler = scheduler
+        self.engine = engine
         self.settings = settings
         self.on_finish = on_finish or (lambda _job: None)
         # Run every few seconds with the reaper (the webhooks still owed).
@@ -194,8 +196,9 @@ class JobRunner:
             if data is None:
                 raise JobInputError("the job's audio is no longer stored; submit it again")
             audio = data
-        transcript = self.scheduler.transcribe(
-            audio, options, progress=running.report, cancel=running.cancel
+        # The jobs lane: the job workers bound how many jobs wait for a slot.
+        transcript = self.engine.transcribe(
+            audio, options, progress=running.report, cancel=running.cancel, lane="jobs"
         )
         return whisperx_output(transcript, job.output_formats)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from hark.engine import Engine
 from hark.jobs.backends import open_store
 from hark.jobs.input import AudioFetchError, _checked_address
 from hark.jobs.model import Job, Status
@@ -22,7 +23,6 @@ from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
 from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
-from hark.scheduler import Scheduler
 from hark.settings import Settings
 from hark.units import mib_bytes
 
@@ -53,12 +53,12 @@ class JobService:
         # Called with every job that ends in this process (metrics); errors are logged.
         self.on_finish: list[Callable[[Job], None]] = []
 
-    def start(self, scheduler: Scheduler) -> None:
+    def start(self, engine: Engine) -> None:
         if self.settings.job_workers == 0:
             return  # an API-only replica: other replicas run the jobs
         self.runner = JobRunner(
             self.store,
-            scheduler,
+            engine,
             self.settings,
             on_finish=self._finished,
             housekeeping=self.redeliver_webhooks,

@@ -21,6 +21,7 @@ class AudioBuffer:
         self._data = np.zeros(round(capacity_s * SAMPLE_RATE), dtype=np.float32)
         self._size = 0
         self._first = 0  # session sample index of _data[0]
+        self.peak = 0  # the most samples ever held
 
     @property
     def capacity(self) -> int:
@@ -51,6 +52,7 @@ class AudioBuffer:
             )
         self._data[self._size : self._size + n] = samples
         self._size += n
+        self.peak = max(self.peak, self._size)
 
     def drop_before(self, t: float) -> None:
         """Forget the audio before session time `t` (clamped to what is held)."""

@@ -1,25 +1,23 @@
 """The one place where a live window meets the model.
 
-Every decode of every live stream goes through `decode_window`. Until the engine's priority
-scheduling (`Engine.decode_window`, docs/live.md) is on main, it calls the loaded pipeline's
-batched decoder directly, one window per call, from a worker thread; CTranslate2 serialises
-calls on its own worker(s), so live windows take turns with the scheduler's file batches.
+Every decode of every live stream goes through `decode_window`, which hands the window to the
+engine: the scheduler puts it in its next batch, ahead of file requests' chunks, batched with
+other streams' windows (`Engine.decode_window`, priority "live").
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import replace
 
 import numpy as np
 
 from hark.decoding import ChunkResult
+from hark.engine import Engine
 from hark.live.session import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.server.state import ServerState
-from hark.vad import SAMPLE_RATE, SpeechChunk
 
 
 def decode_window(
@@ -34,15 +32,25 @@ def decode_window(
     """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
     Word times are seconds from the window's start. `prompt` (the stream's finalised text)
     follows the options' own `initial_prompt`."""
-    del cancel  # the engine's call takes it; a direct call cannot be interrupted
-    pipeline = state.loaded_scheduler().pipeline
-    decode = options.decode()
-    joined = " ".join(p for p in (decode.initial_prompt, prompt) if p)
-    decode = replace(decode, initial_prompt=joined or None)
-    duration = samples.size / SAMPLE_RATE
-    chunk = SpeechChunk(0.0, duration, [(0.0, duration)])
-    (result,) = pipeline.asr.transcribe_batch([samples], [chunk], [language], decode)
-    return result
+    return on_engine(state.loaded(), samples, options, language, prompt, cancel)
+
+
+def on_engine(
+    engine: Engine,
+    samples: np.ndarray,
+    options: TranscribeOptions,
+    language: str | None,
+    prompt: str | None,
+    cancel: threading.Event | None = None,
+) -> ChunkResult:
+    """`decode_window` on a given engine (the server's, or one of a test's or a tool's)."""
+    return engine.decode_window(
+        samples, options, language=language, prompt=_prompt(options, prompt), cancel=cancel
+    )
+
+
+def _prompt(options: TranscribeOptions, prompt: str | None) -> str | None:
+    return " ".join(p for p in (options.initial_prompt, prompt) if p) or None
 
 
 def window_words(result: ChunkResult) -> list[LiveWord]:
@@ -55,14 +63,39 @@ def window_words(result: ChunkResult) -> list[LiveWord]:
     ]
 
 
-def server_decoder(state: ServerState, options: TranscribeOptions) -> WindowDecoder:
-    """The session's decoder: `decode_window` in a worker thread."""
+def engine_decoder(
+    engine: Engine, options: TranscribeOptions, cancel: threading.Event | None = None
+) -> WindowDecoder:
+    """A session decoder on an engine of one's own (no server)."""
 
     async def decode(
         samples: np.ndarray, prompt: str | None, language: str | None
     ) -> DecodedWindow:
         result = await asyncio.to_thread(
-            decode_window, state, samples, options, language=language, prompt=prompt
+            on_engine, engine, samples, options, language, prompt, cancel
+        )
+        return DecodedWindow(window_words(result), result.language)
+
+    return decode
+
+
+def server_decoder(
+    state: ServerState, options: TranscribeOptions, cancel: threading.Event | None = None
+) -> WindowDecoder:
+    """The session's decoder: `decode_window` in a worker thread. Setting `cancel` (the stream
+    is gone) takes a window still queued out of the scheduler."""
+
+    async def decode(
+        samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        result = await asyncio.to_thread(
+            decode_window,
+            state,
+            samples,
+            options,
+            language=language,
+            prompt=prompt,
+            cancel=cancel,
         )
         return DecodedWindow(window_words(result), result.language)
 

@@ -53,3 +53,39 @@ class PcmDecoder:
 
 
 _EMPTY = np.zeros(0, dtype=np.float32)
+
+
+def _g711_tables() -> tuple[np.ndarray, np.ndarray]:
+    """ITU-T G.711 mu-law and A-law byte -> linear sample (float32 in [-1, 1])."""
+    codes = np.arange(256, dtype=np.int32)
+    u = ~codes & 0xFF
+    exponent, mantissa = (u >> 4) & 7, u & 0x0F
+    mu = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    mu = np.where(u & 0x80, -mu, mu)
+    a = codes ^ 0x55
+    exponent, mantissa = (a >> 4) & 7, a & 0x0F
+    alaw = np.where(exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << (exponent - 1))
+    alaw = np.where(a & 0x80, alaw, -alaw)
+    return (mu / 32768.0).astype(np.float32), (alaw / 32768.0).astype(np.float32)
+
+
+MULAW, ALAW = _g711_tables()
+
+
+class G711Decoder:
+    """8 kHz G.711 (`audio/pcmu` or `audio/pcma`, telephony) -> 16 kHz float32."""
+
+    def __init__(self, law: str) -> None:
+        self._table = MULAW if law == "pcmu" else ALAW
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE)
+
+    def feed(self, data: bytes) -> np.ndarray:
+        if not data:
+            return _EMPTY
+        linear = self._table[np.frombuffer(data, dtype=np.uint8)]
+        frame = av.AudioFrame.from_ndarray(linear.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = 8000
+        return PcmDecoder._join(self._resampler.resample(frame))
+
+    def finish(self) -> np.ndarray:
+        return PcmDecoder._join(self._resampler.resample(None))

@@ -31,6 +31,7 @@ from hark.live.endpoint import Endpointer, EndpointOptions, ProbabilityFn, Speec
 from hark.live.policy import CommitPolicy, PolicyOptions
 from hark.live.words import LiveWord, ends_sentence, text_of
 from hark.schema import ModelInfo, Segment, Transcript, Word
+from hark.vad import FRAME_SAMPLES
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class SessionOptions:
     step_s: float = 1.0
     max_buffer_s: float = 20.0
     keep_at_cap_s: float = 5.0
-    piece_s: float = 0.25
+    piece_s: float = 0.256
     min_window_s: float = 0.3
     prompt_chars: int = 200
     interim: bool = True
@@ -155,6 +156,7 @@ class LiveSession:
         self._partial = ""
         self._prompt = ""
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
+        self._frames = 0  # VAD frames taken by the endpointer
 
     # -- public -------------------------------------------------------------------------------
 
@@ -178,18 +180,23 @@ class LiveSession:
     async def feed(self, samples: np.ndarray, arrived: float | None = None) -> list[Event]:
         o = self.options
         events: list[Event] = []
-        step = max(1, round(o.piece_s * SAMPLE_RATE))
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        # Silero scores the whole block in one call; endpoints are then taken piece by piece.
+        probs = self.vad.feed(samples)
+        used = 0
+        step = max(FRAME_SAMPLES, round(o.piece_s * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES)
         for i in range(0, samples.size, step):
-            piece = np.asarray(samples[i : i + step], dtype=np.float32)
+            piece = samples[i : i + step]
             if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s:
                 events += await self._cap()
             self.buffer.append(piece)
             self.samples += piece.size
             if arrived is not None:
                 self._arrivals.append((self.time, arrived))
-            probs = self.vad.feed(piece)
-            first = self.vad.frames - probs.size
-            for change in self.endpointer.update(probs, first):
+            first = self._frames
+            self._frames = self.samples // FRAME_SAMPLES
+            mine, used = probs[used : used + self._frames - first], used + self._frames - first
+            for change in self.endpointer.update(mine, first):
                 if isinstance(change, SpeechStart):
                     if not self._utterance:
                         self._utterance_start = change.time

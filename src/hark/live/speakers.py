@@ -22,7 +22,10 @@ Embed = Callable[[np.ndarray], np.ndarray]
 
 
 class OnlineSpeakers:
-    """Attributes:
+    """GE2E on the shared stereo clip (one speaker per channel, halves of 1-2.5 s): the same
+    speaker's halves score 0.80-0.83, the other speaker's 0.53-0.61, hence 0.7.
+
+    Attributes:
     threshold: cosine similarity to a speaker's mean at or above which a segment joins it.
     min_seconds: shorter segments are not embedded (they take the nearest speaker).
     max_speakers: at most this many labels per session.
@@ -32,7 +35,7 @@ class OnlineSpeakers:
         self,
         embed: Embed,
         *,
-        threshold: float = 0.75,
+        threshold: float = 0.7,
         min_seconds: float = 1.0,
         max_speakers: int = 16,
     ) -> None:

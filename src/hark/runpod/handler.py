@@ -5,9 +5,10 @@ cold start, from the path baked into the image (`HARK_MODEL`, `HARK_DOWNLOAD_ROO
 `HARK_LOCAL_FILES_ONLY`): a job never downloads a model. A model that fails to load does not
 kill the worker; every job then gets an error that names the model and the cause.
 
-`handler` is async only so that the SDK can run `HARK_RUNPOD_CONCURRENCY` jobs at once; each job
-runs in a thread on the shared, thread-safe pipeline. Nothing a job sends can raise out of the
-handler: input problems, undecodable audio and internal failures all come back as `error`.
+`handler` is async only so that the SDK can run `HARK_RUNPOD_CONCURRENCY` jobs at once; each
+job runs in a thread on the worker's engine, so concurrent jobs share the model's batches.
+Nothing a job sends can raise out of the handler: input problems, undecodable audio and
+internal failures all come back as `error`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hark.audio import AudioError
+from hark.engine import Engine
 from hark.jobs.input import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.model_access import ModelNotAllowed, allowed_models
@@ -29,6 +31,7 @@ from hark.models import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.runpod.config import RunpodSettings, hark_settings
 from hark.runpod.schema import validate_input
+from hark.scheduler import CancelledError
 from hark.settings import Settings
 from hark.units import mib_bytes
 
@@ -59,6 +62,7 @@ class Worker:
         self.runpod = runpod or RunpodSettings()
         self.progress_sender = progress_sender or _runpod_progress_sender()
         self.pipeline: Pipeline | None = None
+        self.engine: Engine | None = None
         self.load_error: str | None = None
         kwargs = self.settings.pipeline_kwargs()
         # CTranslate2 decodes at most num_workers batches at a time: one per concurrent job.
@@ -73,6 +77,15 @@ class Worker:
                 "image with the model baked in (docker build --build-arg MODEL=...)"
             )
         else:
+            # Every concurrent job runs at once (the SDK already bounds them): their chunks
+            # share the scheduler's batches.
+            self.engine = Engine(
+                self.pipeline,
+                max_requests=self.runpod.concurrency,
+                queue_size=self.runpod.concurrency,
+                workers=kwargs["num_workers"],
+                batch_size=self.settings.batch_size,
+            )
             info = self.pipeline.model_info
             logger.info(
                 "model %s ready on %s (%s) in %.1f s",
@@ -103,7 +116,7 @@ class Worker:
     def _transcribe(self, job: Any) -> dict[str, Any]:
         if not isinstance(job, Mapping) or job.get("input") is None:
             raise JobInputError('the job has no input: send {"input": {"audio_base_64": "..."}}')
-        if self.pipeline is None:
+        if self.engine is None:
             raise ModelNotLoadedError(self.load_error)
         request = validate_input(job["input"])
         limit = self.settings.max_audio_seconds
@@ -122,8 +135,25 @@ class Worker:
             # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
             allow_private=getattr(self.settings, "allow_private_urls", False),
         )
-        report = self._progress(job, time.monotonic() + (self.settings.job_timeout_s or math.inf))
-        transcript = self.pipeline.transcribe(audio, options, progress=report)
+        limit_s = self.settings.job_timeout_s or math.inf
+        report = self._progress(job, time.monotonic() + limit_s)
+        # The deadline is checked at every stage by `report`, and between ASR batches by the
+        # cancel event this timer sets.
+        cancel = threading.Event()
+        timer = threading.Timer(limit_s, cancel.set) if limit_s < math.inf else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            transcript = self.engine.transcribe(audio, options, progress=report, cancel=cancel)
+        except CancelledError:
+            raise JobTimedOut(
+                f"the job ran past the worker's limit of {self.settings.job_timeout_s:g} s "
+                "(HARK_JOB_TIMEOUT_S) during asr; send shorter audio"
+            ) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
         return whisperx_output(transcript, request.output_formats)
 
     def _progress(self, job: Mapping[str, Any], deadline: float) -> ProgressCallback:

@@ -1,4 +1,4 @@
-"""The HTTP API (`hark serve`): FastAPI routers over one shared `hark.pipeline.Pipeline`."""
+"""The HTTP API (`hark serve`): FastAPI routers over one shared `hark.engine.Engine`."""
 
 from __future__ import annotations
 

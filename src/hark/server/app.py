@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hark import __version__
+from hark.admission import AdmissionStats
+from hark.engine import Engine
 from hark.jobs.model import Job
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
 from hark.pipeline import Pipeline, load_pipeline
-from hark.scheduler import Scheduler
 from hark.server.errors import install_error_handlers
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics, MetricsMiddleware
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = None if state.pipeline else asyncio.create_task(_load(state))
+        loading = None if state.engine else asyncio.create_task(_load(state))
         drain.install()
         try:
             yield
@@ -65,8 +66,8 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
             await asyncio.to_thread(drain.finish)
             state.jobs.close()
             state.executor.shutdown()
-            if state.scheduler is not None:
-                state.scheduler.close(timeout=1.0)
+            if state.engine is not None:
+                state.engine.close(timeout=1.0)
 
     app = FastAPI(
         title="Hark",
@@ -79,9 +80,9 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
     state = ServerState(
         settings=settings,
         metrics=metrics,
-        executor=InferenceExecutor(
-            settings.sync_concurrency, settings.queue_size, on_change=_gauges(metrics)
-        ),
+        # Threads for requests running or waiting for a slot (the engine admits them), and a
+        # few for those on their way in, so that an overflow is refused, not held in a pool.
+        executor=InferenceExecutor(settings.sync_concurrency + settings.queue_size + 4),
         jobs=JobService(settings),
         live=LiveRegistry(settings.live_max_streams, settings.live_result_ttl_s),
     )
@@ -125,16 +126,19 @@ async def _load(state: ServerState) -> None:
 def _loaded(state: ServerState, pipeline: Pipeline) -> None:
     info = pipeline.model_info
     s = state.settings
-    # One scheduler owns the model: sync requests and jobs share its batches.
-    state.scheduler = Scheduler(
+    # One engine owns the model: sync requests, jobs and live streams share its batches, and
+    # its admission is the one place that says "busy" (jobs, in their own lane, wait there).
+    state.engine = Engine(
         pipeline,
-        max_requests=s.sync_concurrency + s.job_workers,
+        max_requests=s.sync_concurrency,
+        queue_size=s.queue_size,
+        job_slots=s.job_workers,
         workers=s.num_workers,
         batch_size=s.batch_size,
+        on_admission=_gauges(state.metrics),
     )
-    state.pipeline = pipeline
     if not state.draining:
-        state.jobs.start(state.scheduler)
+        state.jobs.start(state.engine)
     state.metrics.model_load_seconds.labels(
         model=state.settings.model, device=info.device, compute_type=info.compute_type
     ).set(pipeline.load_seconds)
@@ -160,9 +164,11 @@ def _observe_job(metrics: Metrics) -> Callable[[Job], None]:
     return observe
 
 
-def _gauges(metrics: Metrics) -> Callable[[int, int], None]:
-    def update(waiting: int, running: int) -> None:
-        metrics.queue_depth.set(waiting)
-        metrics.running.set(running)
+def _gauges(metrics: Metrics) -> Callable[[str, AdmissionStats], None]:
+    def update(lane: str, stats: AdmissionStats) -> None:
+        if lane != "requests":
+            return  # jobs have their own gauges (the job store's counts)
+        metrics.queue_depth.set(stats.waiting)
+        metrics.running.set(stats.running)
 
     return update

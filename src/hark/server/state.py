@@ -1,5 +1,5 @@
-"""What the routes share: settings, the pipeline and its scheduler once loaded, the executor,
-the jobs and the metrics."""
+"""What the routes share: settings, the engine once loaded, the executor, the jobs and the
+metrics."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from hark.engine import Engine
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
-from hark.pipeline import Pipeline
-from hark.scheduler import Scheduler
 from hark.server.errors import ApiError
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics
@@ -25,8 +24,7 @@ class ServerState:
     executor: InferenceExecutor
     jobs: JobService
     live: LiveRegistry
-    pipeline: Pipeline | None = None
-    scheduler: Scheduler | None = None
+    engine: Engine | None = None
     load_error: str | None = None
     draining: bool = False
 
@@ -34,16 +32,10 @@ class ServerState:
     def max_upload_bytes(self) -> int:
         return mib_bytes(self.settings.max_upload_mb)
 
-    def loaded_scheduler(self) -> Scheduler:
-        """The scheduler that owns the model (503 while it is loading)."""
-        self.loaded()
-        assert self.scheduler is not None  # created with the pipeline
-        return self.scheduler
-
-    def loaded(self) -> Pipeline:
-        """The pipeline, or 503 while it is still loading (or failed to)."""
-        if self.pipeline is not None:
-            return self.pipeline
+    def loaded(self) -> Engine:
+        """The engine, or 503 while its model is still loading (or failed to)."""
+        if self.engine is not None:
+            return self.engine
         if self.load_error:
             raise ApiError(503, "model_unavailable", f"the model failed to load: {self.load_error}")
         raise ApiError(

@@ -11,6 +11,7 @@ handshake that fails.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -82,7 +83,7 @@ async def admit(
             await refuse(ws, error("unauthorized", what + hint_key()), 1008, what)
             return None
         state.metrics.key_requests.labels(key=caller).inc()
-    if state.pipeline is None or state.draining:
+    if state.engine is None or state.draining:
         message = "the model is not loaded yet" if not state.draining else "the server is stopping"
         await refuse(ws, error("unavailable", message + "; retry shortly"), 1013, message)
         return None
@@ -145,6 +146,7 @@ class Inbox:
         self.max_samples = round(max_seconds * SAMPLE_RATE)
         self._items: deque[Audio | Control] = deque()
         self._samples = 0
+        self.peak_samples = 0  # the most audio ever queued
         self._cond = asyncio.Condition()
 
     @property
@@ -162,6 +164,7 @@ class Inbox:
             await self._cond.wait_for(lambda: self._samples < self.max_samples)
             self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
+            self.peak_samples = max(self.peak_samples, self._samples)
             self._cond.notify_all()
 
     async def put_control(self, item: Control) -> None:
@@ -207,7 +210,9 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
     return TranscribeOptions(**values)
 
 
-def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
+def new_session(
+    state: ServerState, config: StreamConfig, cancel: threading.Event | None = None
+) -> LiveSession:
     from hark.live.decode import server_decoder
 
     s = state.settings
@@ -224,8 +229,7 @@ def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
         interim=config.interim,
         endpoint=endpoint,
     )
-    pipeline = state.loaded()
-    vad = pipeline.vad
+    vad = state.loaded().pipeline.vad
 
     def probabilities(audio: np.ndarray) -> np.ndarray:
         return speech_probabilities(audio, vad)
@@ -238,12 +242,22 @@ def new_session(state: ServerState, config: StreamConfig) -> LiveSession:
             return await asyncio.to_thread(online.label, audio)
 
     return LiveSession(
-        server_decoder(state, config.options),
+        server_decoder(state, config.options, cancel),
         probabilities,
         options,
         language=config.options.language,
         speakers=speakers,
     )
+
+
+def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:
+    """What a stream cost, sent with `done`: the memory bounds can be checked from outside."""
+    return {
+        "audio_s": round(session.time, 3),
+        "decodes": session.decodes,
+        "peak_buffer_s": round(session.buffer.peak / SAMPLE_RATE, 3),
+        "peak_pending_s": round(inbox.peak_samples / SAMPLE_RATE, 3),
+    }
 
 
 def observe_latency(

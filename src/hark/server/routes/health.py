@@ -66,18 +66,19 @@ async def health(request: Request) -> Response:
 async def ready(request: Request) -> Response:
     """200 once the model is loaded and while the queue has room; 503 otherwise."""
     state = get_state(request)
-    executor = state.executor
-    if state.pipeline is None:
+    if state.engine is None:
         code, message = (
             ("model_unavailable", state.load_error)
             if state.load_error
             else ("model_loading", "the model is still loading")
         )
         return error_response(request, 503, code, message or "")
-    if executor.saturated:
-        headers = {"Retry-After": str(executor.retry_after())}
+    admission = state.engine.admission.lane("requests")
+    if admission.saturated:
+        headers = {"Retry-After": str(admission.retry_after())}
         return error_response(request, 503, "queue_full", "the queue is full", headers)
-    info = state.pipeline.model_info
+    info = state.engine.model_info
+    now = admission.stats()
     return JSONResponse(
         {
             "status": "ready",
@@ -86,13 +87,13 @@ async def ready(request: Request) -> Response:
                 "device": info.device,
                 "compute_type": info.compute_type,
                 "requested_compute_type": info.requested_compute_type,
-                "load_seconds": round(state.pipeline.load_seconds, 3),
+                "load_seconds": round(state.engine.pipeline.load_seconds, 3),
             },
             "queue": {
-                "waiting": executor.waiting,
-                "running": executor.running,
-                "capacity": executor.queue_size,
-                "workers": executor.workers,
+                "waiting": now.waiting,
+                "running": now.running,
+                "capacity": admission.queue,
+                "workers": admission.slots,
             },
         }
     )

@@ -4,9 +4,11 @@ session's transcript at `GET /v1/listen/{session_id}` (docs/live.md)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -16,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.formats import content_type, render
-from hark.live.container import ContainerDecoder
+from hark.live.container import ContainerDecoder, PipeClosed
 from hark.live.pcm import PcmDecoder
 from hark.live.session import Final, LiveSession, Partial
 from hark.server.auth import caller, require_key
@@ -33,6 +35,7 @@ from hark.server.streams import (
     new_session,
     observe_latency,
     release,
+    stream_stats,
 )
 
 logger = logging.getLogger(__name__)
@@ -121,6 +124,7 @@ class NativeStream:
         self.id = "live_" + uuid.uuid4().hex[:20]
         self.settings = state.settings
         self.inbox = Inbox(self.settings.live_max_pending_s)
+        self.cancel = threading.Event()
         self.format = "pcm16"
         self.sample_rate = 16000
         self.config = StreamConfig(live_options(state, {}))
@@ -129,6 +133,7 @@ class NativeStream:
         self.container: ContainerDecoder | None = None
         self.started = False  # audio has arrived: the configuration is fixed
         self.ended = False
+        self.closed = False
         self._last_lag = time.monotonic()
         self._loop = asyncio.get_running_loop()
 
@@ -160,11 +165,13 @@ class NativeStream:
     def close(self) -> None:
         """Free everything at once: the decoder thread, queued audio, the session's buffer
         (the transcript so far stays downloadable)."""
+        self.closed = True
         if self.container is not None:
             self.container.abort()
         if self.session is not None and self.session.finals:
             self.state.live.store(self.id, self.owner, self.transcript())
         self.session = None
+        self.cancel.set()  # a window of this stream still queued is dropped
         self.inbox = Inbox(1)
 
     async def fail(self, exc: StreamError) -> None:
@@ -187,7 +194,7 @@ class NativeStream:
     def transcript(self) -> Any:
         assert self.session is not None
         return self.session.transcript(
-            self.state.pipeline.model_info if self.state.pipeline else None,
+            self.state.engine.model_info if self.state.engine else None,
             self.config.options.task,
         )
 
@@ -259,12 +266,23 @@ class NativeStream:
             await self.inbox.put_audio(self.pcm.feed(data))
 
     def _decoded(self, samples: Any) -> None:
-        """From the container thread: blocks while the inbox is full (back-pressure)."""
-        asyncio.run_coroutine_threadsafe(self.inbox.put_audio(samples), self._loop).result()
+        """From the container thread: blocks while the inbox is full (back-pressure), and
+        gives up when the stream is gone, so the thread never outlives it."""
+        future = asyncio.run_coroutine_threadsafe(self.inbox.put_audio(samples), self._loop)
+        while True:
+            try:
+                future.result(timeout=0.25)
+                return
+            except concurrent.futures.TimeoutError:
+                if self.closed:
+                    future.cancel()
+                    raise PipeClosed("the stream is closed") from None
 
     def _container_end(self, error: BaseException | None) -> None:
+        if self.closed:
+            return
         item = Control("end") if error is None else Control("error", error)
-        asyncio.run_coroutine_threadsafe(self.inbox.put_control(item), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self.inbox.put_control(item), self._loop)
 
     async def control(self, text: str) -> None:
         try:
@@ -322,6 +340,7 @@ class NativeStream:
                         "type": "done",
                         "session_id": self.id,
                         "transcript": json.loads(render(transcript, "json")),
+                        "stats": stream_stats(session, self.inbox),
                     }
                 )
                 await self.ws.close(1000)
@@ -331,7 +350,7 @@ class NativeStream:
             await self.report_lag()
 
     def _start(self) -> LiveSession:
-        self.session = new_session(self.state, self.config)
+        self.session = new_session(self.state, self.config, self.cancel)
         return self.session
 
     async def emit(self, event: object) -> None:

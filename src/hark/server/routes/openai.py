@@ -230,8 +230,8 @@ def _served(state: ServerState) -> list[str]:
     name = state.settings.model
     # A local directory is known by its name; its full path is nobody's business.
     ids = [PurePath(name).name if Path(name).expanduser().is_dir() else name, name]
-    if state.pipeline is not None:
-        ids.append(state.pipeline.model_info.name)
+    if state.engine is not None:
+        ids.append(state.engine.model_info.name)
     ids.append(WHISPER_MODELS.get(name, name))
     return list(dict.fromkeys(ids))
 

@@ -1,0 +1,88 @@
+"""Live transcription on the real Whisper base (CPU int8) and real speech: the words come out,
+each once, and nothing is written on silence or noise."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hark.engine import Engine
+from hark.live.decode import engine_decoder
+from hark.live.session import Committed, Final, LiveSession, Partial, SessionOptions
+from hark.options import TranscribeOptions
+from hark.vad import speech_probabilities
+
+JFK = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+
+
+def words_of(text: str) -> list[str]:
+    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
+
+
+def wer(reference: list[str], hypothesis: list[str]) -> float:
+    d = np.arange(len(hypothesis) + 1)
+    for i, r in enumerate(reference, 1):
+        prev, d[0] = d.copy(), i
+        for j, h in enumerate(hypothesis, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
+    return float(d[-1]) / len(reference)
+
+
+def session(engine: Engine, **options: object) -> LiveSession:
+    """A session whose windows go through the engine's scheduler, as the server's do."""
+    decode = engine_decoder(engine, TranscribeOptions(language="en", beam_size=1))
+    return LiveSession(
+        decode,
+        lambda audio: speech_probabilities(audio, engine.pipeline.vad),
+        SessionOptions(**options),  # type: ignore[arg-type]
+        language="en",
+    )
+
+
+def test_real_speech_streamed_in_steps(real_engine: Engine, shared_audio: Path) -> None:
+    from hark.audio import load_audio
+
+    audio = np.r_[load_audio(shared_audio / "jfk.flac"), np.zeros(16000, np.float32)]
+    live = session(real_engine, step_s=2.0)
+
+    async def stream() -> list[object]:
+        events: list[object] = []
+        for i in range(0, audio.size, 32000):  # 2 s at a time: an interim decode each
+            events += await live.feed(audio[i : i + 32000])
+        return events + await live.end()
+
+    events = asyncio.run(stream())
+    finals = [e.segment for e in events if isinstance(e, Final)]
+    said = [w for s in finals for w in words_of(s.text)]
+    assert wer(words_of(JFK), said) <= 0.15, said
+    # Committed words reach the finals exactly once, in order; none twice at a seam.
+    committed = [w.word.strip() for e in events if isinstance(e, Committed) for w in e.words]
+    assert committed == [w.word for s in finals for w in s.words]
+    assert all(a != b for a, b in itertools.pairwise(said)), said
+    starts = [w.start for s in finals for w in s.words]
+    assert starts == sorted(starts) and starts[-1] < 11.0
+    assert any(isinstance(e, Partial) and e.text for e in events)
+
+
+def test_no_text_on_silence_or_noise(real_engine: Engine) -> None:
+    rng = np.random.default_rng(1)
+    noise = (rng.standard_normal(16000 * 20) * 0.01).astype(np.float32)
+    audio = np.r_[np.zeros(16000 * 10, np.float32), noise]
+    live = session(real_engine)
+
+    async def stream() -> list[object]:
+        events: list[object] = []
+        for i in range(0, audio.size, 16000):
+            events += await live.feed(audio[i : i + 16000])
+        return events + await live.end()
+
+    events = asyncio.run(stream())
+    assert not [e for e in events if isinstance(e, Final | Partial | Committed)]
+    assert live.decodes == 0
