@@ -70,7 +70,7 @@ def test_client_streams_and_fetches_subtitles(server: Server, speech: np.ndarray
     async def session() -> tuple[Ready, list[Any], Done, str]:
         async with listen(server.url, KEY, **FAST) as live:
             assert live.ready is not None
-            data = pcm(speech)
+            data = pcm(speech[: 6 * 16000])  # two phrases and the pause between them
             for start in range(0, len(data), 32_000):  # 1 s per message, as fast as it goes
                 await live.send(data[start : start + 32_000])
             await live.end()
@@ -84,7 +84,7 @@ def test_client_streams_and_fetches_subtitles(server: Server, speech: np.ndarray
     assert finals and isinstance(events[-1], Done)
     assert [f.id for f in finals] == sorted(f.id for f in finals if f.id is not None)
     for final in finals:  # committed segments: times inside the audio, words inside them
-        assert 0 <= final.start <= final.end <= 11.1
+        assert 0 <= final.start <= final.end <= 6.01
         for word in final.words:
             assert final.start - 0.01 <= word["start"] <= word["end"] <= final.end + 0.01
     assert [s["text"] for s in done.transcript["segments"]] == [f.text for f in finals]
@@ -122,10 +122,12 @@ def _fast_options() -> list[str]:
 
 
 def test_cli_streams_a_file_and_writes_subtitles(
-    server: Server, shared_audio: Path, tmp_path: Path
+    server: Server, speech: np.ndarray, tmp_path: Path
 ) -> None:
-    """The real `hark` process: jfk.flac at 8x real time, captions on stdout, files after."""
-    command = [sys.executable, "-m", "hark.cli", "stream", str(shared_audio / "jfk.flac")]
+    """The real `hark` process: 6 s of jfk at 8x real time, captions on stdout, files after."""
+    audio = tmp_path / "jfk.wav"
+    audio.write_bytes(wav_bytes(speech[: 6 * 16000]))
+    command = [sys.executable, "-m", "hark.cli", "stream", str(audio)]
     command += ["--url", server.url, "--speed", "8", "-f", "srt,json", "-o", str(tmp_path)]
     env = {**os.environ, "HARK_API_KEY": KEY, "NO_PROXY": "*"}
     done = subprocess.run([*command, *_fast_options()], capture_output=True, env=env, timeout=120)
@@ -167,8 +169,10 @@ def test_cli_streams_stdin_and_explains_errors(
 
 
 def _fake_microphone(speech: np.ndarray, path: Path) -> Path:
-    """What Chromium's fake capture device plays (on a loop): the speech, then 3 s of quiet."""
-    path.write_bytes(wav_bytes(np.concatenate([speech, np.zeros(48_000, np.float32)])))
+    """What Chromium's fake capture device plays (on a loop): jfk's first 4.5 s (two phrases
+    and the pause between them), then 3 s of quiet."""
+    parts = [speech[:72_000], np.zeros(48_000, np.float32)]
+    path.write_bytes(wav_bytes(np.concatenate(parts)))
     with wave.open(str(path)) as check:
         assert check.getframerate() == 16000
     return path
@@ -217,6 +221,7 @@ def test_page_live_mode(server: Server, speech: np.ndarray, tmp_path: Path) -> N
 
             page.click("#live-button")  # Stop: sends `end`, the server finishes and closes
             _wait(page, "$('status-text').textContent.startsWith('Done') || !$('error').hidden")
+            assert page.text_content("#status-text") == "Done."  # the downloads are there
             assert page.is_hidden("#error"), page.text_content("#error")
             assert page.get_attribute("#live-button", "aria-pressed") == "false"
             finals = page.locator("#live-finals .segment-text").all_text_contents()

@@ -502,7 +502,7 @@
         el.empty.textContent = "No speech was heard.";
         el.empty.hidden = false;
       }
-      setStatus("Done. Fetching subtitles…", null);
+      setStatus("Fetching subtitles…", null);
       liveDownloads(live.sessionId || live.done.session_id);
       return;
     }
