@@ -221,7 +221,7 @@ def test_no_decode_and_no_text_on_silence() -> None:
     events = asyncio.run(run(session, 30.0, piece=0.5))
     assert script.calls == []
     assert not [e for e in events if isinstance(e, (Final, Partial, Committed))]
-    assert session.buffer.duration <= session.options.endpoint.preroll_s + 1e-6
+    assert session.buffer.duration <= session.options.context_s + 1e-6
 
 
 def test_sentences_become_finals_before_the_pause_and_the_prompt_follows() -> None:
