@@ -75,6 +75,15 @@ def test_a_reworded_seam_is_not_duplicated() -> None:
     assert [w.key for w in fresh] == ["for", "your", "country"]
 
 
+def test_a_first_word_stretched_over_final_audio_is_kept_and_moved() -> None:
+    # Whisper skipped the context (already final) and stretched "ask" back over it: measured
+    # on jfk with the real base, "ask" 5.51-8.33 s after "you." ended at 7.44 s.
+    committed = [LiveWord(" for", 6.84, 7.08), LiveWord(" you.", 7.08, 7.44)]
+    hypothesis = [LiveWord(" ask", 5.51, 8.33), LiveWord(" what", 8.33, 8.73)]
+    fresh = drop_committed(hypothesis, committed)
+    assert [(w.key, w.start) for w in fresh] == [("ask", 7.44), ("what", 8.33)]
+
+
 def test_repetition_loops_are_cut() -> None:
     loop = words("thank you thank you thank you thank you so much")
     assert [w.key for w in collapse_repeats(loop)] == ["thank", "you", "thank", "you", "so", "much"]
