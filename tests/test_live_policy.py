@@ -75,6 +75,15 @@ def test_a_reworded_seam_is_not_duplicated() -> None:
     assert [w.key for w in fresh] == ["for", "your", "country"]
 
 
+def test_a_first_word_stretched_over_final_audio_is_kept_and_moved() -> None:
+    # Whisper skipped the context (already final) and stretched "ask" back over it: measured
+    # on jfk with the real base, "ask" 5.51-8.33 s after "you." ended at 7.44 s.
+    committed = [LiveWord(" for", 6.84, 7.08), LiveWord(" you.", 7.08, 7.44)]
+    hypothesis = [LiveWord(" ask", 5.51, 8.33), LiveWord(" what", 8.33, 8.73)]
+    fresh = drop_committed(hypothesis, committed)
+    assert [(w.key, w.start) for w in fresh] == [("ask", 7.44), ("what", 8.33)]
+
+
 def test_repetition_loops_are_cut() -> None:
     loop = words("thank you thank you thank you thank you so much")
     assert [w.key for w in collapse_repeats(loop)] == ["thank", "you", "thank", "you", "so", "much"]
@@ -221,7 +230,7 @@ def test_no_decode_and_no_text_on_silence() -> None:
     events = asyncio.run(run(session, 30.0, piece=0.5))
     assert script.calls == []
     assert not [e for e in events if isinstance(e, (Final, Partial, Committed))]
-    assert session.buffer.duration <= session.options.endpoint.preroll_s + 1e-6
+    assert session.buffer.duration <= session.options.context_s + 1e-6
 
 
 def test_sentences_become_finals_before_the_pause_and_the_prompt_follows() -> None:

@@ -280,7 +280,8 @@ def test_a_long_stream_pushed_fast_holds_bounded_buffers(
     assert stats["peak_buffer_s"] <= 20.6  # HARK_LIVE_MAX_BUFFER_S, plus a piece
     assert stats["decodes"] <= 6  # noise is never decoded
     finals = [e["segment"] for e in events if e["type"] == "final"]
-    assert finals and all(439.5 <= f["start"] < 452 for f in finals)
+    # Random weights place words anywhere in the window: its 3 s of context included.
+    assert finals and all(436.5 <= f["start"] < 452 for f in finals)
 
 
 def test_diarize_labels_finals_and_their_words(server: Server, speech: np.ndarray) -> None:

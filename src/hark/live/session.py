@@ -58,6 +58,9 @@ class SessionOptions:
     piece_s: audio is taken in pieces of this length (endpoints are found per piece).
     min_window_s: windows shorter than this are not decoded (nothing to hear yet).
     prompt_chars: characters of the finalised text given to Whisper as the prompt.
+    context_s: audio before the uncommitted part kept at the start of every window (its
+        words are already final and are dropped from the hypothesis): Whisper writes a short
+        phrase heard alone as a shout ("ASK NOT!"), the same words after context normally.
     interim: decode while speech goes on (partials, commits); False: finals at pauses only.
     """
 
@@ -67,6 +70,7 @@ class SessionOptions:
     piece_s: float = 0.256
     min_window_s: float = 0.3
     prompt_chars: int = 200
+    context_s: float = 3.0
     interim: bool = True
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
@@ -76,6 +80,8 @@ class SessionOptions:
             raise ValueError("step_s must be between 0.1 and 10")
         if not 2.0 <= self.max_buffer_s <= 29.0:
             raise ValueError("max_buffer_s must be between 2 and 29 (Whisper's window is 30 s)")
+        if not 0.0 <= self.context_s <= self.max_buffer_s / 2:
+            raise ValueError("context_s must be between 0 and half of max_buffer_s")
         if not 0.0 < self.keep_at_cap_s < self.max_buffer_s:
             raise ValueError("keep_at_cap_s must be > 0 and below max_buffer_s")
 
@@ -154,7 +160,6 @@ class LiveSession:
         self._first_partial = False
         self._last_decode_end = 0.0
         self._partial = ""
-        self._prompt = ""
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
         self._frames = 0  # VAD frames taken by the endpointer
 
@@ -208,8 +213,9 @@ class LiveSession:
                     pad = o.endpoint.preroll_s
                     events += await self._finalize(change.time + pad, "pause", change.time)
             if not self._utterance:
-                # Silence: nothing to decode, keep just the audio a starting word needs.
-                self.buffer.drop_before(self.buffer.end - o.endpoint.preroll_s)
+                # Silence: nothing to decode; keep the context and a starting word's onset.
+                keep = max(o.endpoint.preroll_s, o.context_s)
+                self.buffer.drop_before(self.buffer.end - keep)
         if o.interim and self._utterance and self.buffer.end - self._last_decode_end >= o.step_s:
             events += await self._interim()
         return events
@@ -258,7 +264,7 @@ class LiveSession:
             hypothesis = await self._decode(self.buffer.start, until)
             events += await self._commit(self.policy.flush(hypothesis), sentences=False)
             events += await self._final(len(self.pending), speech_end)
-        self.buffer.drop_before(until)
+        self.buffer.drop_before(until - self.options.context_s)
         self.policy.forget()
         self._utterance = False
         events += self._set_partial("", until, until, None)
@@ -273,7 +279,7 @@ class LiveSession:
         events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
         events += await self._final(len(self.pending), None)
         last = self.policy.last_end or 0.0
-        self.buffer.drop_before(max(last, end - o.keep_at_cap_s))
+        self.buffer.drop_before(max(last - o.context_s, end - o.keep_at_cap_s))
         return events
 
     async def _commit(self, words: list[LiveWord], *, sentences: bool) -> list[Event]:
@@ -288,7 +294,7 @@ class LiveSession:
             if ends:
                 count = ends[-1] + 1
                 events += await self._final(count, None)
-                self.buffer.drop_before(self.finals[-1].end)
+                self.buffer.drop_before(self.finals[-1].end - self.options.context_s)
         return events
 
     async def _final(self, count: int, latency_from: float | None) -> list[Event]:
@@ -300,7 +306,6 @@ class LiveSession:
             sentence, words = words[:cut], words[cut:]
             segment = await self._segment(sentence)
             self.finals.append(segment)
-            self._prompt = (self._prompt + " " + segment.text)[-self.options.prompt_chars :]
             events.append(Final(segment, len(self.finals) - 1, latency_from))
         return events
 
@@ -333,11 +338,26 @@ class LiveSession:
         if samples.size < self.options.min_window_s * SAMPLE_RATE:
             return []
         self.decodes += 1
-        decoded = await self._decoder(samples, self._prompt.strip() or None, self.language)
+        decoded = await self._decoder(samples, self._prompt_before(start), self.language)
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05
         return [w.shifted(start) for w in decoded.words if w.start < limit]
+
+    def _prompt_before(self, t: float) -> str | None:
+        """The finalised text whose audio ends before `t` (the window's start), its last
+        `prompt_chars`: prompting with words whose audio is in the window makes Whisper skip
+        them and misplace what follows."""
+        words: list[str] = []
+        size = 0
+        for segment in reversed(self.finals):
+            for word in reversed(segment.words):
+                if word.end <= t + 0.01 and size < self.options.prompt_chars:
+                    words.append(word.word)
+                    size += len(word.word) + 1
+            if size >= self.options.prompt_chars:
+                break
+        return " ".join(reversed(words))[-self.options.prompt_chars :] or None
 
     def _set_partial(
         self, text: str, start: float, end: float, latency_from: float | None

@@ -80,22 +80,25 @@ def drop_committed(
 ) -> list[LiveWord]:
     """The part of a new hypothesis that is not already committed.
 
-    Two guards, since cross-attention word times move by a frame or two between decodes:
-    words that end before the last committed word's end (less `tolerance`) are dropped by
-    time, then the hypothesis' first words are dropped where they repeat the committed tail
-    word for word (up to `max_overlap` words), so a word decoded again at the seam of a commit
-    is never committed twice.
+    Two guards, since cross-attention word times move between decodes: words that end before
+    the last committed word's end (less `tolerance`) are dropped by time, then the first words
+    are dropped where they repeat the committed tail word for word (up to `max_overlap`
+    words), so a word decoded again at the seam of a commit is never committed twice. Only the
+    end counts: when Whisper skips the already-final audio at a window's start, it stretches
+    the first new word back over it; that word's start is moved to the committed end.
     """
     if not committed_tail:
         return list(hypothesis)
     last_end = committed_tail[-1].end
-    kept = [
-        w
-        for w in hypothesis
-        if w.end > last_end - tolerance and (w.start + w.end) / 2 > last_end - tolerance
-    ]
+    kept = [w for w in hypothesis if w.end > last_end - tolerance]
     tail = [w.key for w in committed_tail[-max_overlap:]]
     for n in range(min(max_overlap, len(tail), len(kept)), 0, -1):
         if [w.key for w in kept[:n]] == tail[-n:]:
-            return kept[n:]
-    return kept
+            kept = kept[n:]
+            break
+    return [
+        LiveWord(w.word, min(max(w.start, last_end), w.end), w.end, w.probability)
+        if w.start < last_end
+        else w
+        for w in kept
+    ]
