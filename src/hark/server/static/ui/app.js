@@ -525,7 +525,7 @@
     if (!message) {
       message = live.sessionId
         ? "The connection to the server was lost."
-        : "The server did not accept the stream. Is the API key right?";
+        : "The server did not accept the stream. Is it running, and is the API key right?";
     }
     showError(title, message);
     if (event.code === 1008 || (!live.sessionId && event.code === 1006)) showApiKeyField(false);
