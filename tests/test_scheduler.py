@@ -182,8 +182,9 @@ def test_cancel_stops_at_the_next_stage_boundary(engine, clips) -> None:
 
 
 def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> None:
-    """A live window submitted while a long file decodes is in the very next batch, and
-    windows with different prompts share one batch (the prompt travels per chunk)."""
+    """A live window submitted while a long file decodes is in the very next batch; windows
+    with different prompts go in separate batches (CTranslate2 needs the start token at one
+    position in a batch)."""
     shared = Engine(engine.pipeline, batch_size=2)
     batches: list[list[str | None]] = []
     real = engine.pipeline.asr.transcribe_batch
@@ -220,7 +221,7 @@ def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> Non
     # Each window waited at most for the batch running when it arrived, plus its own.
     assert after - before <= 3
     live = [b for b in batches if "first stream" in b or "second stream" in b]
-    assert any(set(b) == {"first stream", "second stream"} for b in live), live
+    assert live and all(len(set(b)) == 1 for b in live), live
 
 
 def test_admission_queues_then_refuses_with_retry_after(engine, clips) -> None:

@@ -64,9 +64,10 @@ class _Request:
 
     @property
     def batch_key(self) -> DecodeOptions:
-        # The prompt travels per chunk (`transcribe_batch(prompts=)`), so requests that differ
-        # only in their prompt share batches.
-        return replace(self.prepared.decode, initial_prompt=None)
+        # CTranslate2 needs <|startoftranscript|> at the same position in every item of a
+        # batch, so only requests with the same prompt share one (the prompt itself still
+        # travels per chunk, `transcribe_batch(prompts=)`).
+        return self.prepared.decode
 
 
 @dataclass
@@ -284,7 +285,7 @@ class Scheduler:
                 audios,
                 [r.prepared.chunks[i] for r, i in picked],
                 [r.languages[i] for r, i in picked],
-                picked[0][0].batch_key,
+                replace(picked[0][0].batch_key, initial_prompt=None),
                 [r.prepared.take_encoded([i])[0] for r, i in picked],
                 batch.features.result(),
                 prompts=[r.prepared.decode.initial_prompt for r, _ in picked],
