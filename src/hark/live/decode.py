@@ -1,6 +1,6 @@
 """The one place where a live window meets the model.
 
-Every decode of every live stream goes through `decode_window`, which hands the window to the
+Every decode of every live stream goes through `on_engine`, which hands the window to the
 engine: the scheduler puts it in its next batch, ahead of file requests' chunks, batched with
 other streams' windows (`Engine.decode_window`, priority "live").
 """
@@ -20,21 +20,6 @@ from hark.options import TranscribeOptions
 from hark.server.state import ServerState
 
 
-def decode_window(
-    state: ServerState,
-    samples: np.ndarray,
-    options: TranscribeOptions,
-    *,
-    language: str | None,
-    prompt: str | None,
-    cancel: threading.Event | None = None,
-) -> ChunkResult:
-    """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
-    Word times are seconds from the window's start. `prompt` (the stream's finalised text)
-    follows the options' own `initial_prompt`."""
-    return on_engine(state.loaded(), samples, options, language, prompt, cancel)
-
-
 def on_engine(
     engine: Engine,
     samples: np.ndarray,
@@ -43,7 +28,9 @@ def on_engine(
     prompt: str | None,
     cancel: threading.Event | None = None,
 ) -> ChunkResult:
-    """`decode_window` on a given engine (the server's, or one of a test's or a tool's)."""
+    """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
+    Word times are seconds from the window's start. `prompt` (the stream's finalised text)
+    follows the options' own `initial_prompt`."""
     return engine.decode_window(
         samples, options, language=language, prompt=_prompt(options, prompt), cancel=cancel
     )
@@ -82,21 +69,6 @@ def engine_decoder(
 def server_decoder(
     state: ServerState, options: TranscribeOptions, cancel: threading.Event | None = None
 ) -> WindowDecoder:
-    """The session's decoder: `decode_window` in a worker thread. Setting `cancel` (the stream
-    is gone) takes a window still queued out of the scheduler."""
-
-    async def decode(
-        samples: np.ndarray, prompt: str | None, language: str | None
-    ) -> DecodedWindow:
-        result = await asyncio.to_thread(
-            decode_window,
-            state,
-            samples,
-            options,
-            language=language,
-            prompt=prompt,
-            cancel=cancel,
-        )
-        return DecodedWindow(window_words(result), result.language)
-
-    return decode
+    """The session's decoder on the server's engine (a stream opens only once it is loaded).
+    Setting `cancel` (the stream is gone) takes a window still queued out of the scheduler."""
+    return engine_decoder(state.loaded(), options, cancel)
