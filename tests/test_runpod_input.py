@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from hark.jobs import AudioFetchError, AudioTooLargeError, JobInput, JobInputError
-from hark.jobs.input import decode_base64, download
+from hark.jobs.base64_audio import decode_base64
+from hark.jobs.download import download
 from hark.options import TranscribeOptions
 
 AUDIO = b"fLaC" + bytes(range(256)) * 8  # bytes only; never decoded here
@@ -221,7 +222,8 @@ def test_unreachable_host_is_a_fetch_error() -> None:
 def test_the_sdk_validator_is_the_first_gate() -> None:
     from runpod.serverless.utils.rp_validator import validate
 
-    from hark.jobs.input import JobInput, JobInputError
+    from hark.jobs.errors import JobInputError
+    from hark.jobs.input import JobInput
     from hark.runpod.schema import runpod_schema, validate_input
 
     schema = runpod_schema()

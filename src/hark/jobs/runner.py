@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hark.audio import AudioError
-from hark.jobs.input import JobInputError, download
+from hark.jobs.download import fetch
+from hark.jobs.errors import JobInputError
 from hark.jobs.model import Job, Status
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.jobs.store import JobStore
@@ -183,20 +184,23 @@ class JobRunner:
         options = options.model_copy(update={"max_duration": limit, "batch_size": batch_size})
         max_bytes = mib_bytes(s.max_upload_mb)
         if job.audio_url is not None:
-            audio = download(
+            # Spooled to disk above 1 MiB: a long download never sits whole in memory.
+            with fetch(
                 job.audio_url,
                 max_bytes=max_bytes,
                 timeout=s.url_timeout_s,
                 allow_private=s.allow_private_urls,
-            )
+            ) as fetched:
+                transcript = self.scheduler.transcribe(
+                    fetched.file, options, progress=running.report, cancel=running.cancel
+                )
         else:
             data = self.store.audio(job.id)
             if data is None:
                 raise JobInputError("the job's audio is no longer stored; submit it again")
-            audio = data
-        transcript = self.scheduler.transcribe(
-            audio, options, progress=running.report, cancel=running.cancel
-        )
+            transcript = self.scheduler.transcribe(
+                data, options, progress=running.report, cancel=running.cancel
+            )
         return whisperx_output(transcript, job.output_formats)
 
     def _timeout(self, job: Job) -> float:

@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from hark.jobs.backends import open_store
-from hark.jobs.input import AudioFetchError, _checked_address
+from hark.jobs.download import check_link
+from hark.jobs.errors import AudioFetchError
 from hark.jobs.model import Job, Status
 from hark.jobs.runner import JobRunner
 from hark.jobs.store import Idempotency, JobStore, Policy
@@ -131,6 +130,6 @@ class JobService:
 
     def _check_webhook(self, url: str) -> None:
         try:
-            _checked_address(httpx.URL(url), "webhook", url, self.settings.allow_private_urls)
+            check_link(url, field="webhook", allow_private=self.settings.allow_private_urls)
         except AudioFetchError as exc:
             raise BadJobRequest(str(exc)) from None

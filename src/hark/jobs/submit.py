@@ -11,7 +11,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from hark.jobs.input import JobInput, JobInputError
+from hark.jobs.errors import JobInputError
+from hark.jobs.input import JobInput
 from hark.jobs.model import Job, Status
 from hark.options import TranscribeOptions
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hark.audio import AudioError
-from hark.jobs.input import JobInputError
+from hark.jobs.errors import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
