@@ -19,21 +19,13 @@ from hark.net import (
 from hark.units import format_mib
 
 
-def fetch(
-    url: str,
-    *,
-    field: str = "audio_url",
-    max_bytes: int | None = None,
-    timeout: float = 60.0,
-    allow_private: bool = False,
-) -> Fetched:
-    """GET `url` within `timeout` seconds in total into a spooled file: http/https only,
-    redirects not followed, and, unless `allow_private`, only public addresses (the host is
-    resolved once, checked, and connected to by that address).
+def fetch(url: str, fetcher: Fetcher, *, field: str = "audio_url") -> Fetched:
+    """GET `url` into a spooled file within the fetcher's caps: http/https only, redirects not
+    followed, public addresses only unless it allows others (the host is resolved once,
+    checked, and connected to by that address).
 
-    Raises `AudioTooLargeError` over `max_bytes`, `AudioFetchError` for every other failure.
+    Raises `AudioTooLargeError` over the size cap, `AudioFetchError` for every other failure.
     """
-    fetcher = Fetcher(allow_private=allow_private, timeout_s=timeout, max_bytes=max_bytes)
     try:
         return fetcher.get(url)
     except FetchError as exc:
@@ -48,10 +40,9 @@ def download(
     timeout: float = 60.0,
     allow_private: bool = False,
 ) -> bytes:
-    """`fetch`, as bytes in memory."""
-    with fetch(
-        url, field=field, max_bytes=max_bytes, timeout=timeout, allow_private=allow_private
-    ) as fetched:
+    """`fetch` with these caps, as bytes in memory."""
+    fetcher = Fetcher(allow_private=allow_private, timeout_s=timeout, max_bytes=max_bytes)
+    with fetch(url, fetcher, field=field) as fetched:
         return fetched.read()
 
 

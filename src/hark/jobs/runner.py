@@ -25,13 +25,12 @@ from hark.jobs.errors import JobInputError
 from hark.jobs.model import Job, Status
 from hark.jobs.output import progress_payload, whisperx_output
 from hark.jobs.store import JobStore
-from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
+from hark.policy import PolicyError, RequestPolicy
 from hark.scheduler import CancelledError, Scheduler, ShuttingDownError
 from hark.settings import Settings
-from hark.units import mib_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +67,7 @@ class JobRunner:
         self.store = store
         self.scheduler = scheduler
         self.settings = settings
+        self.policy = RequestPolicy.from_settings(settings)
         self.on_finish = on_finish or (lambda _job: None)
         # Run every few seconds with the reaper (the webhooks still owed).
         self.housekeeping = housekeeping or (lambda: None)
@@ -158,7 +158,7 @@ class JobRunner:
             status = Status.TIMED_OUT if running.reason == "timeout" else Status.CANCELLED
             if status is Status.TIMED_OUT:
                 error = f"the job ran longer than its {self._timeout(job):g} s limit"
-        except (JobInputError, AudioError, ModelError, ModelNotAllowed) as exc:
+        except (JobInputError, AudioError, ModelError, PolicyError) as exc:
             error = str(exc)
         except Exception as exc:  # one job's failure must not stop the worker
             logger.exception("job %s failed", job.id)
@@ -176,21 +176,11 @@ class JobRunner:
             self.on_finish(final)
 
     def _transcribe(self, job: Job, running: _Running) -> dict[str, Any]:
-        s = self.settings
-        # Checked again here: the job may predate the server's current model settings.
-        options = allowed_models(TranscribeOptions.model_validate(job.options), s)
-        limit = min(s.max_audio_seconds, options.max_duration or s.max_audio_seconds)
-        batch_size = options.batch_size or s.batch_size
-        options = options.model_copy(update={"max_duration": limit, "batch_size": batch_size})
-        max_bytes = mib_bytes(s.max_upload_mb)
+        # The policy again here: the job may predate the server's current settings.
+        options = self.policy.options(TranscribeOptions.model_validate(job.options))
         if job.audio_url is not None:
             # Spooled to disk above 1 MiB: a long download never sits whole in memory.
-            with fetch(
-                job.audio_url,
-                max_bytes=max_bytes,
-                timeout=s.url_timeout_s,
-                allow_private=s.allow_private_urls,
-            ) as fetched:
+            with fetch(job.audio_url, self.policy.fetcher()) as fetched:
                 transcript = self.scheduler.transcribe(
                     fetched.file, options, progress=running.report, cancel=running.cancel
                 )
@@ -205,8 +195,7 @@ class JobRunner:
 
     def _timeout(self, job: Job) -> float:
         """The job's execution limit: its policy's, but never more than the server's."""
-        limits = [t for t in (job.timeout_s, self.settings.job_timeout_s) if t > 0]
-        return min(limits, default=0.0)
+        return self.policy.job_timeout(job.timeout_s)
 
     def _forget(self, job: Job) -> None:
         with self._lock:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import threading
 import time
@@ -24,13 +23,12 @@ from typing import Any
 from hark.audio import AudioError
 from hark.jobs.errors import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
-from hark.model_access import ModelNotAllowed, allowed_models
 from hark.models import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
+from hark.policy import PolicyError, RequestPolicy
 from hark.runpod.config import RunpodSettings, hark_settings
 from hark.runpod.schema import validate_input
 from hark.settings import Settings
-from hark.units import mib_bytes
 
 __all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]
 
@@ -57,6 +55,7 @@ class Worker:
     ) -> None:
         self.settings = settings or hark_settings()
         self.runpod = runpod or RunpodSettings()
+        self.policy = RequestPolicy.from_settings(self.settings)
         self.progress_sender = progress_sender or _runpod_progress_sender()
         self.pipeline: Pipeline | None = None
         self.load_error: str | None = None
@@ -106,23 +105,17 @@ class Worker:
         if self.pipeline is None:
             raise ModelNotLoadedError(self.load_error)
         request = validate_input(job["input"])
-        limit = self.settings.max_audio_seconds
-        if request.max_duration is not None:
-            limit = min(limit, request.max_duration)
-        options = request.transcribe_options(
-            max_duration=limit, batch_size=request.batch_size or self.settings.batch_size
-        )
+        policy = self.policy
         try:  # model options name only what the worker's operator made available
-            options = allowed_models(options, self.settings)
-        except ModelNotAllowed as exc:
+            options = policy.options(request.transcribe_options())
+        except PolicyError as exc:
             raise JobInputError(str(exc)) from None
         audio = request.fetch_audio(
-            max_bytes=mib_bytes(self.settings.max_upload_mb),
-            timeout=self.settings.url_timeout_s,
-            # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
-            allow_private=getattr(self.settings, "allow_private_urls", False),
+            max_bytes=policy.max_upload_bytes,
+            timeout=policy.url_timeout_s,
+            allow_private=policy.allow_private_urls,  # HARK_ALLOW_PRIVATE_URLS, as the server
         )
-        report = self._progress(job, time.monotonic() + (self.settings.job_timeout_s or math.inf))
+        report = self._progress(job, policy.job_deadline(time.monotonic()))
         transcript = self.pipeline.transcribe(audio, options, progress=report)
         return whisperx_output(transcript, request.output_formats)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from hark.net import (
     BadStatus,
-    Fetcher,
     FetchError,
     InvalidLink,
     NonPublicAddressError,
@@ -16,15 +15,15 @@ from hark.net import (
     TransferFailed,
     UnresolvableHost,
 )
+from hark.policy import RequestPolicy
 from hark.server.errors import ApiError, invalid
 from hark.server.uploads import SPOOL_BYTES, Upload, too_large
 
 
-async def fetch_audio(url: str, *, max_bytes: int, timeout: float, allow_private: bool) -> Upload:
-    """Download `url` into a spooled file; ApiError for every way it can fail."""
-    fetcher = Fetcher(
-        allow_private=allow_private, timeout_s=timeout, max_bytes=max_bytes, spool_bytes=SPOOL_BYTES
-    )
+async def fetch_audio(url: str, policy: RequestPolicy) -> Upload:
+    """Download `url` into a spooled file with the policy's caps; ApiError for every way it
+    can fail."""
+    fetcher = policy.fetcher(spool_bytes=SPOOL_BYTES)
     try:
         fetched = await fetcher.aget(url)
     except FetchError as exc:
