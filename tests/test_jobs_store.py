@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hark.jobs.backends import open_store
-from hark.jobs.model import Job, Status
+from hark.jobs.records import Job, Status
 from hark.jobs.store import JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job
 from support_jobs import redis_url  # noqa: F401  (fixture)

@@ -224,7 +224,7 @@ def test_the_sdk_validator_is_the_first_gate() -> None:
 
     from hark.jobs.errors import JobInputError
     from hark.jobs.input import JobInput
-    from hark.runpod.schema import runpod_schema, validate_input
+    from hark.runpod.input import runpod_schema, validate_input
 
     schema = runpod_schema()
     assert set(schema) == set(JobInput.valid_keys())

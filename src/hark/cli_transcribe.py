@@ -52,7 +52,7 @@ def run_batch(
     from hark.cli_options import parse_formats
     from hark.diarize import DiarizationError
     from hark.formats import FORMATS, SubtitleOptions, write_all
-    from hark.models import ModelError
+    from hark.model_files import ModelError
     from hark.pipeline import load_pipeline
 
     try:

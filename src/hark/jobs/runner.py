@@ -22,10 +22,10 @@ from typing import Any
 from hark.audio import AudioError
 from hark.jobs.download import fetch
 from hark.jobs.errors import JobInputError
-from hark.jobs.model import Job, Status
 from hark.jobs.output import progress_payload, whisperx_output
+from hark.jobs.records import Job, Status
 from hark.jobs.store import JobStore
-from hark.models import ModelError
+from hark.model_files import ModelError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
 from hark.policy import PolicyError, RequestPolicy

@@ -14,7 +14,7 @@ from typing import Any
 from hark.jobs.backends import open_store
 from hark.jobs.download import check_link
 from hark.jobs.errors import AudioFetchError
-from hark.jobs.model import Job, Status
+from hark.jobs.records import Job, Status
 from hark.jobs.runner import JobRunner
 from hark.jobs.store import Idempotency, JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job

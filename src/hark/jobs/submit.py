@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from hark.jobs.errors import JobInputError
 from hark.jobs.input import JobInput
-from hark.jobs.model import Job, Status
+from hark.jobs.records import Job, Status
 from hark.options import TranscribeOptions
 
 

@@ -23,11 +23,11 @@ from typing import Any
 from hark.audio import AudioError
 from hark.jobs.errors import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
-from hark.models import ModelError
+from hark.model_files import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
 from hark.policy import PolicyError, RequestPolicy
 from hark.runpod.config import RunpodSettings, hark_settings
-from hark.runpod.schema import validate_input
+from hark.runpod.input import validate_input
 from hark.settings import Settings
 
 __all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hark import __version__
-from hark.jobs.model import Job
+from hark.jobs.records import Job
 from hark.jobs.service import JobService
 from hark.pipeline import Pipeline, load_pipeline
 from hark.scheduler import Scheduler

@@ -2,7 +2,7 @@
 
 Per-request options are `TranscribeOptions` fields and subtitle options are `SubtitleOptions`
 fields, taken generically: an option added to either model is accepted (and documented, see
-`hark.server.schemas`) by every route without touching this package.
+`hark.server.openapi`) by every route without touching this package.
 """
 
 from __future__ import annotations

@@ -20,6 +20,13 @@ from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
 from hark.server.examples import ASR_RESPONSES, DETECT_EXAMPLE
 from hark.server.languages import language_name
+from hark.server.openapi import (
+    binary,
+    error_responses,
+    fields_schema,
+    form_body,
+    query_parameters,
+)
 from hark.server.params import (
     IGNORED_FIELDS,
     choice,
@@ -30,13 +37,6 @@ from hark.server.params import (
     transcribe_options,
 )
 from hark.server.responses import transcript_response
-from hark.server.schemas import (
-    binary,
-    error_responses,
-    fields_schema,
-    form_body,
-    query_parameters,
-)
 from hark.server.state import ServerState, get_state
 from hark.server.uploads import RequestData, Upload, read_request
 from hark.server.urls import fetch_audio
