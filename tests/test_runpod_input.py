@@ -15,6 +15,7 @@ import pytest
 from hark.jobs import AudioFetchError, AudioTooLargeError, JobInput, JobInputError
 from hark.jobs.base64_audio import decode_base64
 from hark.jobs.download import download
+from hark.net import Fetcher
 from hark.options import TranscribeOptions
 
 AUDIO = b"fLaC" + bytes(range(256)) * 8  # bytes only; never decoded here
@@ -179,6 +180,20 @@ def test_downloads_a_link(files: str, field: str) -> None:
     request = JobInput.parse({field: f"{files}/audio.flac"})
     assert request.url == f"{files}/audio.flac" and request.source_field == field
     assert request.fetch_audio(max_bytes=10_000, timeout=5, allow_private=True) == AUDIO
+
+
+def test_open_audio_gives_a_file_for_either_source(files: str) -> None:
+    fetcher = Fetcher(allow_private=True, timeout_s=5, max_bytes=10_000, spool_bytes=100)
+    with JobInput.parse({"audio_url": f"{files}/audio.flac"}).open_audio(fetcher) as linked:
+        assert linked.size == len(AUDIO) and linked.file.read() == AUDIO
+        assert linked.file._rolled  # type: ignore[attr-defined]  # over spool_bytes: on disk
+    inline = JobInput.parse({"audio_base_64": base64.b64encode(AUDIO).decode()})
+    with inline.open_audio(fetcher) as sent:
+        assert sent.size == len(AUDIO) and sent.file.read() == AUDIO
+    small = Fetcher(allow_private=True, timeout_s=5, max_bytes=10)
+    for request in (inline, JobInput.parse({"audio_url": f"{files}/audio.flac"})):
+        with pytest.raises(AudioTooLargeError):
+            request.open_audio(small)
 
 
 def test_private_addresses_are_refused_by_default(files: str) -> None:

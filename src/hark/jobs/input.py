@@ -13,6 +13,7 @@ gives the options for `Pipeline.transcribe`; `fetch_audio()` returns the encoded
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -27,8 +28,9 @@ from pydantic import (
 )
 
 from hark.jobs.base64_audio import decode_base64
-from hark.jobs.download import download
+from hark.jobs.download import download, fetch
 from hark.jobs.errors import AudioTooLargeError, JobInputError, quoted
+from hark.net import Fetched, Fetcher
 from hark.options import TranscribeOptions
 from hark.suggest import MAX_LISTED, unknown_keys_message
 from hark.units import format_mib
@@ -174,13 +176,7 @@ class JobInput(TranscribeOptions):
         Raises `AudioTooLargeError` over `max_bytes`, `AudioFetchError` when a link fails.
         """
         if self._audio_data is not None:
-            if max_bytes is not None and len(self._audio_data) > max_bytes:
-                raise AudioTooLargeError(
-                    f"{self.source_field} holds {format_mib(len(self._audio_data))} of audio, "
-                    f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
-                    "compress the audio"
-                )
-            return self._audio_data
+            return self._inline_audio(max_bytes)
         url = self.url
         assert url is not None  # the validator guarantees one source
         return download(
@@ -190,6 +186,28 @@ class JobInput(TranscribeOptions):
             timeout=timeout,
             allow_private=allow_private,
         )
+
+    def open_audio(self, fetcher: Fetcher) -> Fetched:
+        """The encoded audio as a file to read and close (`with`): the decoded base64, or the
+        link downloaded by `fetcher` (its caps, spooled to disk above its threshold, so a large
+        download never sits whole in memory). Raises as `fetch_audio`."""
+        if self._audio_data is not None:
+            data = self._inline_audio(fetcher.max_bytes)
+            return Fetched(io.BytesIO(data), len(data), None)
+        url = self.url
+        assert url is not None  # the validator guarantees one source
+        return fetch(url, fetcher, field=self.source_field)
+
+    def _inline_audio(self, max_bytes: int | None) -> bytes:
+        data = self._audio_data
+        assert data is not None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise AudioTooLargeError(
+                f"{self.source_field} holds {format_mib(len(data))} of audio, "
+                f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
+                "compress the audio"
+            )
+        return data
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -110,13 +110,10 @@ class Worker:
             options = policy.options(request.transcribe_options())
         except PolicyError as exc:
             raise JobInputError(str(exc)) from None
-        audio = request.fetch_audio(
-            max_bytes=policy.max_upload_bytes,
-            timeout=policy.url_timeout_s,
-            allow_private=policy.allow_private_urls,  # HARK_ALLOW_PRIVATE_URLS, as the server
-        )
-        report = self._progress(job, policy.job_deadline(time.monotonic()))
-        transcript = self.pipeline.transcribe(audio, options, progress=report)
+        # HARK_MAX_UPLOAD_MB, HARK_URL_TIMEOUT_S, HARK_ALLOW_PRIVATE_URLS, as on the server.
+        with request.open_audio(policy.fetcher()) as audio:
+            report = self._progress(job, policy.job_deadline(time.monotonic()))
+            transcript = self.pipeline.transcribe(audio.file, options, progress=report)
         return whisperx_output(transcript, request.output_formats)
 
     def _progress(self, job: Mapping[str, Any], deadline: float) -> ProgressCallback:
