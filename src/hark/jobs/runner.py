@@ -9,15 +9,16 @@ period allows, and hands the rest back to the queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from hark.audio import AudioError
 from hark.jobs.download import fetch
@@ -178,20 +179,25 @@ class JobRunner:
     def _transcribe(self, job: Job, running: _Running) -> dict[str, Any]:
         # The policy again here: the job may predate the server's current settings.
         options = self.policy.options(TranscribeOptions.model_validate(job.options))
-        if job.audio_url is not None:
-            # Spooled to disk above 1 MiB: a long download never sits whole in memory.
-            with fetch(job.audio_url, self.policy.fetcher()) as fetched:
-                transcript = self.scheduler.transcribe(
-                    fetched.file, options, progress=running.report, cancel=running.cancel
-                )
-        else:
-            data = self.store.audio(job.id)
-            if data is None:
-                raise JobInputError("the job's audio is no longer stored; submit it again")
+        with self._audio(job) as audio:
             transcript = self.scheduler.transcribe(
-                data, options, progress=running.report, cancel=running.cancel
+                audio, options, progress=running.report, cancel=running.cancel
             )
         return whisperx_output(transcript, job.output_formats)
+
+    @contextlib.contextmanager
+    def _audio(self, job: Job) -> Iterator[bytes | IO[bytes]]:
+        """The job's encoded audio: its link downloaded by the policy's fetcher (spooled to
+        disk above 1 MiB, so a long download never sits whole in memory), or the bytes the
+        store kept."""
+        if job.audio_url is not None:
+            with fetch(job.audio_url, self.policy.fetcher()) as fetched:
+                yield fetched.file
+            return
+        data = self.store.audio(job.id)
+        if data is None:
+            raise JobInputError("the job's audio is no longer stored; submit it again")
+        yield data
 
     def _timeout(self, job: Job) -> float:
         """The job's execution limit: its policy's, but never more than the server's."""
