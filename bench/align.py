@@ -1,7 +1,7 @@
 """Alignment benchmark: Hark's ONNX Runtime aligner vs WhisperX's torch aligner, same weights.
 
 The model is a base-shaped wav2vec2 CTC (12 x 768, 95 M parameters, random weights) built
-torch-free by `hark.dev.test_aligner`; the torch side loads the very same weights as a
+torch-free by `hark.dev.fixtures.aligner`; the torch side loads the very same weights as a
 Transformers `Wav2Vec2ForCTC` checkpoint (`save_as_transformers`). Same audio (real speech from
 ../shared/audio, tiled to the length asked), same segments (10 s each, ~2.5 words a second,
 numbers included), same threads. Each run is a fresh process; systems alternate.
@@ -92,7 +92,7 @@ def model_dirs(variant: str = "") -> tuple[Path, Path]:
     """(ONNX aligner, Transformers checkpoint) of the same random base weights, built once.
     The ONNX directory has `model.onnx` and its int8 copy, as `convert-aligner` writes them;
     variant "int8-conv" gives one whose int8 copy has int8 convolutions too."""
-    from hark.dev.test_aligner import make_test_aligner
+    from hark.dev.fixtures.aligner import make_test_aligner
 
     onnx_dir = CACHE / "wav2vec2-base-random"
     if not (onnx_dir / "model.int8.onnx").is_file():
@@ -117,7 +117,7 @@ def ensure_transformers_copy() -> Path | None:
         import transformers  # noqa: F401
     except ImportError:
         return None
-    from hark.dev.test_aligner import save_as_transformers
+    from hark.dev.fixtures.aligner import save_as_transformers
 
     onnx_dir, hf_dir = model_dirs()
     if not (hf_dir / "config.json").is_file():
@@ -204,7 +204,7 @@ def run_whisperx(seconds: float, threads: int) -> dict[str, Any]:
 
 def run_asr(seconds: float, threads: int) -> dict[str, Any]:
     import hark
-    from hark.dev.test_models import ensure_test_models
+    from hark.dev.fixtures.whisper import ensure_test_models
 
     model_dir = ensure_test_models(ROOT / ".cache" / "test-models", ["base"])["whisper-base"]
     audio = speech(seconds)

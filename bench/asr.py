@@ -125,7 +125,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT / "src"))
-    from hark.dev.test_models import ensure_test_models
+    from hark.dev.fixtures.whisper import ensure_test_models
 
     models = ensure_test_models(ROOT / ".cache" / "test-models", architectures=(args.model,))
     args.model_dir = str(models[f"whisper-{args.model}"])

@@ -111,7 +111,7 @@ class PeakMemory:
 
 def model_dir(arch: str, device: str, models_dir: Path) -> Path:
     """The random-weight model `arch`, built when missing (float16 on CUDA, int8 on CPU)."""
-    from hark.dev import test_models as tm
+    from hark.dev.fixtures import whisper as tm
 
     if device == "cpu" and arch in tm.DEFAULT_ARCHITECTURES:  # the test suite's own copies
         cached = Path(os.environ.get("HARK_TEST_MODELS", ROOT / ".cache" / "test-models"))

@@ -51,7 +51,7 @@ def systems(model: Path) -> dict[str, Transcribe]:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
     import hark
-    from hark.dev.test_aligner import build_test_aligner_base
+    from hark.dev.fixtures.aligner import build_test_aligner_base
 
     if not (ALIGNER_DIR / "model.onnx").is_file():
         ALIGNER_DIR.mkdir(parents=True, exist_ok=True)

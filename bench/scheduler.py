@@ -25,7 +25,7 @@ import numpy as np
 
 import hark
 from hark.audio import load_audio
-from hark.dev.test_models import ensure_test_models
+from hark.dev.fixtures.whisper import ensure_test_models
 from hark.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]

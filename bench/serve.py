@@ -136,7 +136,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=16, help="requests per level (min 2x clients)")
     args = ap.parse_args()
     if Path(args.model).parent.name == "test-models":
-        from hark.dev.test_models import ensure_test_models
+        from hark.dev.fixtures.whisper import ensure_test_models
 
         ensure_test_models(Path(args.model).parent)
 

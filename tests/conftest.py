@@ -26,7 +26,7 @@ def shared_audio() -> Path:
 @pytest.fixture(scope="session")
 def test_models() -> Path:
     """Directory with the generated test models (built once, then cached on disk)."""
-    from hark.dev.test_models import ensure_test_models
+    from hark.dev.fixtures.whisper import ensure_test_models
 
     ensure_test_models(TEST_MODELS_DIR)
     return TEST_MODELS_DIR

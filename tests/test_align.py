@@ -18,7 +18,7 @@ from hark.align import (
     converted_dir,
     load_align_model,
 )
-from hark.dev.test_aligner import make_test_aligner
+from hark.dev.fixtures.aligner import make_test_aligner
 from hark.schema import Segment, Word
 
 JFK = [
@@ -309,11 +309,11 @@ def test_missing_precision_falls_back_with_a_warning(aligner_dir, tmp_path, capl
 
 
 def test_gpu_auto_prefers_the_float_network(aligner_dir) -> None:
-    from hark.align import models
+    from hark.align import registry
 
-    chosen = models.choose_network(aligner_dir, "auto", "cuda")
+    chosen = registry.choose_network(aligner_dir, "auto", "cuda")
     assert chosen.name == "model.onnx"
-    assert models.choose_network(aligner_dir, "auto", "cpu").name == "model.int8.onnx"
+    assert registry.choose_network(aligner_dir, "auto", "cpu").name == "model.int8.onnx"
 
 
 def test_invalid_align_compute_type(aligner_dir) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hark.align import load_align_model
-from hark.dev.test_aligner import make_test_aligner, save_as_transformers
+from hark.dev.fixtures.aligner import make_test_aligner, save_as_transformers
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

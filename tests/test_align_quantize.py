@@ -9,7 +9,7 @@ import pytest
 
 from hark.align import load_align_model
 from hark.align.quantize import convs_to_matmuls, quantize_aligner
-from hark.dev.test_aligner import make_test_aligner
+from hark.dev.fixtures.aligner import make_test_aligner
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 
 from hark.align.text import WILDCARD, Vocabulary, prepare_text, word_spans
 from hark.align.words import fallback_times, finish_words, interpolate
-from hark.dev.test_aligner import ENGLISH_VOCAB
+from hark.dev.fixtures.aligner import ENGLISH_VOCAB
 from hark.schema import Word
 
 VOCAB = Vocabulary.from_tokens(ENGLISH_VOCAB)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hark.align.models import CACHE_ENV
+from hark.align.registry import CACHE_ENV
 from hark.settings import Settings
 from support_deploy import CHART, serves_get
 

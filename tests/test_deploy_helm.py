@@ -209,7 +209,7 @@ def test_secret_and_other_env(case: Any) -> None:
     if values["secret"]["apiKeys"] and not values["secret"]["existingSecret"]:
         keys = one(objects, "Secret", RELEASE)["stringData"]["HARK_API_KEYS"]
         assert Settings(api_keys=keys).api_keys  # type: ignore[arg-type]
-    from hark.align.models import CACHE_ENV
+    from hark.align.registry import CACHE_ENV
 
     for var in hark["env"]:
         if var["name"].startswith("HARK_"):

@@ -183,6 +183,38 @@ def test_hundred_jobs_at_once(client: httpx.Client, shared_audio: Path) -> None:
         assert wait_status(client, job_id, timeout=180)["status"] == "COMPLETED"
 
 
+class _AudioFile(BaseHTTPRequestHandler):
+    data: ClassVar[bytes] = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+        self.wfile.write(self.data)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_a_linked_job_runs_the_downloaded_audio(
+    client: httpx.Client, finished: dict[str, Any], shared_audio: Path
+) -> None:
+    # The worker downloads the link with the one fetcher, into a spooled file, and transcribes
+    # that file: the same audio as `finished`, sent inline, so the same duration.
+    _AudioFile.data = (shared_audio / "jfk.flac").read_bytes()
+    host = ThreadingHTTPServer(("127.0.0.1", 0), _AudioFile)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{host.server_address[1]}/jfk.flac"
+        job_id = submit(client, {"audio_url": url, "output_formats": ["txt"], **FAST_INPUT})
+        done = wait_status(client, job_id)
+    finally:
+        host.shutdown()
+    assert done["status"] == "COMPLETED", done
+    assert done["output"]["duration"] == finished["output"]["duration"]
+    assert done["output"]["segments"] and done["output"]["txt"]
+
+
 def test_failed_download_then_retention_purge(
     client: httpx.Client, finished: dict[str, Any]
 ) -> None:

@@ -12,8 +12,8 @@ import pytest
 from tokenizers import Tokenizer
 
 import hark
-from hark.dev import test_models as tm
 from hark.dev import whisper_tokenizer as wt
+from hark.dev.fixtures import whisper as tm
 from helpers import FIXED, check_times
 
 V3_MODELS = ("whisper-v3-tiny", "whisper-v3-turbo-tiny")

@@ -3,6 +3,8 @@ names a request may use. Unit level; the HTTP answers are in test_server_hostile
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -13,10 +15,20 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hark.jobs.input import AudioFetchError, download
+from hark.jobs.download import download
+from hark.jobs.errors import AudioFetchError
 from hark.jobs.webhook import WebhookSender
 from hark.model_access import ModelNotAllowed, allowed_model
-from hark.net import NonPublicAddressError, checked_address, is_public
+from hark.net import (
+    Fetched,
+    Fetcher,
+    FetchError,
+    NonPublicAddressError,
+    Redirected,
+    TooLarge,
+    checked_address,
+    is_public,
+)
 from hark.settings import Settings
 
 NOT_PUBLIC = [
@@ -174,3 +186,73 @@ def test_named_api_keys() -> None:
     assert names[0] == ("alice", "sk-a1")
     assert names[1][0].startswith("key-") and "plain" not in names[1][0]
     assert names[1][1] == "plain-key"
+
+
+# -- the one fetcher: both faces, the same checks ---------------------------------------------
+
+_BIG = bytes(range(256)) * (12 * 1024)  # 3 MiB: over the 1 MiB spool threshold
+
+
+class _Files(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/big")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(_BIG)))
+        self.end_headers()
+        # The fetcher hangs up on an oversize body, as it should.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(_BIG)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def files() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _both(fetcher: Fetcher, url: str) -> list[Any]:
+    """The outcome of the blocking and the async face: a Fetched or the error raised."""
+    outcomes: list[Any] = []
+    for face in (fetcher.get, lambda u: asyncio.run(fetcher.aget(u))):
+        try:
+            outcomes.append(face(url))
+        except FetchError as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def test_both_faces_spool_large_bodies_to_disk(files: str) -> None:
+    for fetched in _both(Fetcher(allow_private=True, timeout_s=10), f"{files}/a/big.flac"):
+        assert isinstance(fetched, Fetched), fetched
+        assert fetched.size == len(_BIG) and fetched.name == "big.flac"
+        assert fetched.file._rolled  # type: ignore[attr-defined]  # on disk, not in memory
+        assert fetched.read() == _BIG
+        fetched.close()
+
+
+@pytest.mark.parametrize(
+    ("fetcher", "path", "error"),
+    [
+        (Fetcher(allow_private=False, timeout_s=5), "/big", NonPublicAddressError),
+        (Fetcher(allow_private=True, timeout_s=5, max_bytes=1000), "/big", TooLarge),
+        (Fetcher(allow_private=True, timeout_s=5), "/moved", Redirected),
+    ],
+)
+def test_both_faces_refuse_alike(
+    files: str, fetcher: Fetcher, path: str, error: type[FetchError]
+) -> None:
+    outcomes = _both(fetcher, f"{files}{path}")
+    assert all(isinstance(o, error) for o in outcomes), outcomes
+    if error is TooLarge:  # refused on the declared length, before reading
+        assert [o.size for o in outcomes] == [len(_BIG)] * 2
+    if error is Redirected:
+        assert [o.location for o in outcomes] == ["/big"] * 2

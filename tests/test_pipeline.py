@@ -12,9 +12,9 @@ from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 import hark
 from hark.audio import load_audio
-from hark.decoding import ChunkResult, DecodeOptions, better, needs_fallback
+from hark.decode_options import ChunkResult, DecodeOptions, better, needs_fallback
 from hark.engine import Engine
-from hark.models import ModelNotFoundError
+from hark.model_files import ModelNotFoundError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
 from hark.scheduler import CancelledError

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from hark.jobs import AudioFetchError, AudioTooLargeError, JobInput, JobInputError
-from hark.jobs.input import decode_base64, download
+from hark.jobs.base64_audio import decode_base64
+from hark.jobs.download import download
+from hark.net import Fetcher
 from hark.options import TranscribeOptions
 
 AUDIO = b"fLaC" + bytes(range(256)) * 8  # bytes only; never decoded here
@@ -180,6 +182,20 @@ def test_downloads_a_link(files: str, field: str) -> None:
     assert request.fetch_audio(max_bytes=10_000, timeout=5, allow_private=True) == AUDIO
 
 
+def test_open_audio_gives_a_file_for_either_source(files: str) -> None:
+    fetcher = Fetcher(allow_private=True, timeout_s=5, max_bytes=10_000, spool_bytes=100)
+    with JobInput.parse({"audio_url": f"{files}/audio.flac"}).open_audio(fetcher) as linked:
+        assert linked.size == len(AUDIO) and linked.file.read() == AUDIO
+        assert linked.file._rolled  # type: ignore[attr-defined]  # over spool_bytes: on disk
+    inline = JobInput.parse({"audio_base_64": base64.b64encode(AUDIO).decode()})
+    with inline.open_audio(fetcher) as sent:
+        assert sent.size == len(AUDIO) and sent.file.read() == AUDIO
+    small = Fetcher(allow_private=True, timeout_s=5, max_bytes=10)
+    for request in (inline, JobInput.parse({"audio_url": f"{files}/audio.flac"})):
+        with pytest.raises(AudioTooLargeError):
+            request.open_audio(small)
+
+
 def test_private_addresses_are_refused_by_default(files: str) -> None:
     request = JobInput.parse({"audio_url": f"{files}/audio.flac"})
     with pytest.raises(AudioFetchError, match=re.escape("non-public address (127.0.0.1)")):
@@ -221,8 +237,9 @@ def test_unreachable_host_is_a_fetch_error() -> None:
 def test_the_sdk_validator_is_the_first_gate() -> None:
     from runpod.serverless.utils.rp_validator import validate
 
-    from hark.jobs.input import JobInput, JobInputError
-    from hark.runpod.schema import runpod_schema, validate_input
+    from hark.jobs.errors import JobInputError
+    from hark.jobs.input import JobInput
+    from hark.runpod.input import runpod_schema, validate_input
 
     schema = runpod_schema()
     assert set(schema) == set(JobInput.valid_keys())

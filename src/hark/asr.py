@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hark.cores import default_cpu_threads
-from hark.decoding import (
+from hark.decode_options import (
     ChunkResult,
     DecodeOptions,
     Task,

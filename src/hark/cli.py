@@ -252,7 +252,7 @@ def models_list() -> None:
     from rich.table import Table
 
     from hark.align import DEFAULT_ALIGN_MODELS
-    from hark.models import WHISPER_MODELS
+    from hark.model_files import WHISPER_MODELS
 
     table = Table("name", "repository", title="Whisper models (CTranslate2)")
     for name, repo in WHISPER_MODELS.items():
@@ -297,7 +297,7 @@ def models_download(
     download_root: Annotated[Path | None, typer.Option(help="Cache directory.")] = None,
 ) -> None:
     """Fetch a model into the cache, for later offline use."""
-    from hark.models import ModelError, resolve_whisper_model
+    from hark.model_files import ModelError, resolve_whisper_model
 
     try:
         path = resolve_whisper_model(name, download_root=download_root)

@@ -54,7 +54,7 @@ def run_batch(
     from hark.diarize import DiarizationError
     from hark.engine import Engine
     from hark.formats import FORMATS, SubtitleOptions, write_all
-    from hark.models import ModelError
+    from hark.model_files import ModelError
     from hark.pipeline import load_pipeline
 
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hark.asr import WhisperASR
-from hark.decoding import ChunkResult
+from hark.decode_options import ChunkResult
 from hark.schema import LanguageCandidate
 from hark.vad import SpeechChunk
 

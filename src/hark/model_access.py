@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hark.models import offline_mode
+from hark.model_files import offline_mode
 
 if TYPE_CHECKING:
     from hark.options import TranscribeOptions

@@ -20,7 +20,7 @@ from hark.asr import ChunkResult, DecodeOptions, WhisperASR
 from hark.audio import SAMPLE_RATE, load_audio
 from hark.language import LanguageResult, detect_language, majority_language
 from hark.lazy_models import LazyModels
-from hark.models import offline_mode, resolve_whisper_model
+from hark.model_files import offline_mode, resolve_whisper_model
 from hark.options import AUTO_PER_CHUNK, TranscribeOptions
 from hark.postprocess import (
     align_segments,
@@ -100,7 +100,7 @@ class Pipeline:
         vad: SileroVad | None = None,
     ) -> None:
         from hark.align import AlignError
-        from hark.align.models import check_align_compute_type
+        from hark.align.registry import check_align_compute_type
         from hark.diarize import DiarizationError
 
         self.asr = asr

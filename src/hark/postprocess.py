@@ -16,7 +16,7 @@ import numpy as np
 
 from hark.asr import ChunkResult
 from hark.schema import AlignmentMethod, CharAlignment, Segment, Transcript, Word
-from hark.segmentation import split_sentences
+from hark.sentences import split_sentences
 
 logger = logging.getLogger(__name__)
 _warned_languages: set[str] = set()

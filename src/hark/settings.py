@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     )
 
     # -- request defaults and limits
-    batch_size: int | None = Field(None, ge=1, description="Default ASR batch size.")
+    batch_size: int | None = Field(
+        None, ge=1, le=256, description="Default ASR batch size (at most 256, as per request)."
+    )
     max_upload_mb: float = Field(
         1024.0, gt=0, description="Largest accepted upload, MiB (1024² bytes)."
     )

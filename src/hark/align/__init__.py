@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hark.align.aligner import AlignOptions, align
 from hark.align.errors import AlignError, AlignModelNotFound, AlignModelUnavailable
-from hark.align.models import (
+from hark.align.registry import (
     DEFAULT_ALIGN_MODELS,
     AlignModel,
     converted_dir,

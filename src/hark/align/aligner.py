@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hark.align.ctc import forced_align, token_spans, with_wildcard
-from hark.align.models import AlignModel
+from hark.align.registry import AlignModel
 from hark.align.text import AlignmentText, prepare_text
 from hark.align.words import (
     INTERPOLATE_METHODS,

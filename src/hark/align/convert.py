@@ -3,7 +3,7 @@
 The only module of Hark that uses torch and transformers (extra `hark[convert]`); both are
 imported inside `convert_aligner`, so importing this module costs nothing. The output
 directory holds `model.onnx` (waveform in, log-probabilities out, float32), by default its int8
-copy `model.int8.onnx` (what the CPU runs, see `hark.align.models.choose_network`), and the
+copy `model.int8.onnx` (what the CPU runs, see `hark.align.registry.choose_network`), and the
 checkpoint's `vocab.json`, `config.json`, `preprocessor_config.json` and tokenizer config.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hark.align.errors import AlignError
-from hark.align.models import converted_dir
+from hark.align.registry import converted_dir
 
 QUANTIZE_CHOICES: tuple[str, ...] = ("int8", "int8-conv", "none")
 OPSET = 17

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hark.models import ModelNotFoundError
+from hark.model_files import ModelNotFoundError
 
 
 class AlignError(RuntimeError):

@@ -52,23 +52,23 @@ def make_test_models(
 ) -> None:
     """Write deterministic random-weight Whisper models (CTranslate2, int8) into DIRECTORY."""
     # Imported here so that `hark --help` does not load CTranslate2.
-    from hark.dev import test_models
+    from hark.dev.fixtures import whisper
     from hark.dev.whisper_tokenizer import SDIST_ENV
 
     if whisper_sdist is not None:
         os.environ[SDIST_ENV] = str(whisper_sdist)
-    archs = list(arch) if arch else list(test_models.DEFAULT_ARCHITECTURES)
+    archs = list(arch) if arch else list(whisper.DEFAULT_ARCHITECTURES)
     if include_large:
-        archs += sorted(test_models.LARGE_ARCHITECTURES)
-    unknown = [a for a in archs if a not in test_models.WHISPER_ARCHITECTURES]
+        archs += sorted(whisper.LARGE_ARCHITECTURES)
+    unknown = [a for a in archs if a not in whisper.WHISPER_ARCHITECTURES]
     if unknown:
-        known = ", ".join(test_models.WHISPER_ARCHITECTURES)
+        known = ", ".join(whisper.WHISPER_ARCHITECTURES)
         raise typer.BadParameter(
             f"unknown {', '.join(unknown)} (known: {known})", param_hint="--arch"
         )
-    builders = test_models.discover_builders()
-    before = {name: test_models.is_up_to_date(directory, name) for name in builders}
-    paths = test_models.ensure_test_models(directory, archs, force=force)
+    builders = whisper.discover_builders()
+    before = {name: whisper.is_up_to_date(directory, name) for name in builders}
+    paths = whisper.ensure_test_models(directory, archs, force=force)
     for name, path in paths.items():
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         state = "up to date" if before.get(name) and not force else "built"

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from hark import models
+from hark import model_files
 
 
 class DiarizationError(Exception):
     """Base class of every error raised by `hark.diarize`."""
 
 
-# Model problems are also `hark.models` errors, so every surface (CLI, HTTP, jobs, RunPod)
+# Model problems are also `hark.model_files` errors, so every surface (CLI, HTTP, jobs, RunPod)
 # reports them as the model errors they are, whichever stage raised them.
-class ModelNotFoundError(DiarizationError, models.ModelNotFoundError, FileNotFoundError):
+class ModelNotFoundError(DiarizationError, model_files.ModelNotFoundError, FileNotFoundError):
     """A speaker model could not be found locally (or downloaded, when allowed)."""
 
 
-class ModelFormatError(DiarizationError, models.ModelError, ValueError):
+class ModelFormatError(DiarizationError, model_files.ModelError, ValueError):
     """A model file exists but does not have the expected interface."""
 
     code = "model_format"

@@ -1,5 +1,6 @@
 """Transcription jobs: the input schema shared by the RunPod worker and the async jobs API."""
 
-from hark.jobs.input import AudioFetchError, AudioTooLargeError, JobInput, JobInputError
+from hark.jobs.errors import AudioFetchError, AudioTooLargeError, JobInputError
+from hark.jobs.input import JobInput
 
 __all__ = ["AudioFetchError", "AudioTooLargeError", "JobInput", "JobInputError"]

@@ -8,21 +8,16 @@ accepted here without any change. Unknown keys are rejected with a message that 
 
 `JobInput.parse(raw)` raises `JobInputError` with one readable message; `transcribe_options()`
 gives the options for `Pipeline.transcribe`; `fetch_audio()` returns the encoded audio bytes
-(decoded base64, or downloaded over http/https with size and time limits, no redirects, public
-addresses only unless allowed).
+(decoded base64 by `hark.jobs.base64_audio`, or downloaded by `hark.jobs.download`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import io
 import re
-import socket
-import time
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import (
     ConfigDict,
     Field,
@@ -32,7 +27,10 @@ from pydantic import (
     model_validator,
 )
 
-from hark.net import NonPublicAddressError, checked_address, pinned_request, port_of
+from hark.jobs.base64_audio import decode_base64
+from hark.jobs.download import download, fetch
+from hark.jobs.errors import AudioTooLargeError, JobInputError, quoted
+from hark.net import Fetched, Fetcher
 from hark.options import TranscribeOptions
 from hark.suggest import MAX_LISTED, unknown_keys_message
 from hark.units import format_mib
@@ -44,10 +42,6 @@ BASE64_FIELDS = ("audio_base_64", "audio_base64")
 URL_FIELDS = ("audio", "audio_url")
 AUDIO_FIELDS = BASE64_FIELDS + URL_FIELDS
 
-_DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[\w.+-]+=[\w.+-]+)*;base64,", re.IGNORECASE)
-_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
-_URLSAFE = str.maketrans("-_", "+/")
-_HOW_TO_ENCODE = "send the file's bytes base64-encoded (for example `base64 -w0 audio.flac`)"
 # Keys other Whisper workers use, with what to send to Hark instead.
 _RENAMED = {
     "audio_file": "use audio_url for a link or audio_base_64 for the file itself",
@@ -62,24 +56,6 @@ _RENAMED = {
 MAX_INPUT_KEYS = 200
 # Validation problems listed in one message; the rest are counted.
 _MAX_LISTED = MAX_LISTED
-
-
-class JobInputError(ValueError):
-    """The job input cannot be used; the message says what to change. `code` is stable."""
-
-    code: ClassVar[str] = "invalid_input"
-
-
-class AudioFetchError(JobInputError):
-    """The audio link could not be downloaded."""
-
-    code: ClassVar[str] = "audio_fetch_failed"
-
-
-class AudioTooLargeError(JobInputError):
-    """The audio is over the size limit."""
-
-    code: ClassVar[str] = "audio_too_large"
 
 
 class JobInput(TranscribeOptions):
@@ -159,7 +135,7 @@ class JobInput(TranscribeOptions):
         hint = ""
         if not parts.scheme and len(value) > 200:
             hint = "; to send the file itself, use audio_base_64"
-        raise ValueError(f"must be an http:// or https:// link, not {_shorten(value)}{hint}")
+        raise ValueError(f"must be an http:// or https:// link, not {quoted(value)}{hint}")
 
     @model_validator(mode="after")
     def _one_source(self) -> JobInput:
@@ -200,13 +176,7 @@ class JobInput(TranscribeOptions):
         Raises `AudioTooLargeError` over `max_bytes`, `AudioFetchError` when a link fails.
         """
         if self._audio_data is not None:
-            if max_bytes is not None and len(self._audio_data) > max_bytes:
-                raise AudioTooLargeError(
-                    f"{self.source_field} holds {format_mib(len(self._audio_data))} of audio, "
-                    f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
-                    "compress the audio"
-                )
-            return self._audio_data
+            return self._inline_audio(max_bytes)
         url = self.url
         assert url is not None  # the validator guarantees one source
         return download(
@@ -217,111 +187,27 @@ class JobInput(TranscribeOptions):
             allow_private=allow_private,
         )
 
+    def open_audio(self, fetcher: Fetcher) -> Fetched:
+        """The encoded audio as a file to read and close (`with`): the decoded base64, or the
+        link downloaded by `fetcher` (its caps, spooled to disk above its threshold, so a large
+        download never sits whole in memory). Raises as `fetch_audio`."""
+        if self._audio_data is not None:
+            data = self._inline_audio(fetcher.max_bytes)
+            return Fetched(io.BytesIO(data), len(data), None)
+        url = self.url
+        assert url is not None  # the validator guarantees one source
+        return fetch(url, fetcher, field=self.source_field)
 
-def decode_base64(value: str, field: str = "audio_base_64") -> bytes:
-    """Bytes of a base64 string: data-URL prefix, line breaks, URL-safe alphabet and missing
-    padding are tolerated; anything else raises `ValueError` with what is wrong."""
-    text = value.strip()
-    if match := _DATA_URL.match(text):
-        text = text[match.end() :]
-    elif text[:5].lower() == "data:":
-        raise ValueError(
-            f"{field} is a data URL without ';base64,' (it must look like "
-            f"data:audio/flac;base64,...); {_HOW_TO_ENCODE}"
-        )
-    elif text[:8].lower().startswith(("http://", "https://")):
-        raise ValueError(f"{field} holds a link, not base64; send links as audio_url")
-    if re.search(r"\s", text):
-        text = re.sub(r"\s+", "", text)  # `base64` wraps lines at 76 characters
-    if not text:
-        raise ValueError(f"{field} is empty; {_HOW_TO_ENCODE}")
-    text = text.translate(_URLSAFE)
-    if bad := _NOT_BASE64.search(text):
-        raise ValueError(
-            f"{field} is not valid base64: character {bad.group()!r} at position "
-            f"{bad.start()} is not in the base64 alphabet; {_HOW_TO_ENCODE}"
-        )
-    body = text.rstrip("=")
-    if "=" in body:
-        raise ValueError(
-            f"{field} is not valid base64: '=' padding in the middle at position "
-            f"{body.index('=')} (several files joined?); {_HOW_TO_ENCODE}"
-        )
-    if len(body) % 4 == 1:
-        raise ValueError(
-            f"{field} is not valid base64: {len(body)} characters cannot be complete "
-            f"base64 (cut short?); {_HOW_TO_ENCODE}"
-        )
-    try:
-        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except binascii.Error as exc:  # pragma: no cover - the checks above catch these first
-        raise ValueError(f"{field} is not valid base64 ({exc}); {_HOW_TO_ENCODE}") from None
-
-
-def download(
-    url: str,
-    *,
-    field: str = "audio_url",
-    max_bytes: int | None = None,
-    timeout: float = 60.0,
-    allow_private: bool = False,
-) -> bytes:
-    """GET `url` within `timeout` seconds in total: http/https only, redirects not followed,
-    and, unless `allow_private`, only public addresses.
-
-    The host is resolved once, checked, and connected to by that address (the name stays in
-    the Host header and TLS SNI), so a DNS answer that changes in between cannot reach an
-    internal service.
-    """
-    deadline = time.monotonic() + timeout
-    link = _shorten(url)
-    try:
-        parsed = httpx.URL(url)
-        address = _checked_address(parsed, field, link, allow_private)
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
-            client.stream("GET", **pinned_request(parsed, address)) as response,
-        ):
-            if response.is_redirect:
-                where = _shorten(response.headers.get("location", "?"))
-                raise AudioFetchError(
-                    f"{field} {link} redirects (HTTP {response.status_code}) to {where}; "
-                    "redirects are not followed, so give the final link"
-                )
-            if response.status_code >= 400:
-                raise AudioFetchError(
-                    f"downloading {field} {link} failed: HTTP {response.status_code} "
-                    f"{response.reason_phrase}; check that the link is public and still valid"
-                )
-            declared = response.headers.get("content-length", "")
-            if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(field, link, int(declared), max_bytes)
-            data = bytearray()
-            for chunk in response.iter_bytes():  # as received, so the deadline is checked
-                data += chunk
-                if max_bytes is not None and len(data) > max_bytes:
-                    raise _too_large(field, link, None, max_bytes)
-                if time.monotonic() > deadline:
-                    raise _timed_out(field, link, timeout)
-    except httpx.TimeoutException:
-        raise _timed_out(field, link, timeout) from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise AudioFetchError(f"downloading {field} {link} failed: {exc}") from None
-    return bytes(data)
-
-
-def _checked_address(url: httpx.URL, field: str, link: str, allow_private: bool) -> str:
-    try:
-        infos = socket.getaddrinfo(url.host, port_of(url), type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise AudioFetchError(f"{field} {link}: cannot resolve {url.host!r} ({exc})") from None
-    try:
-        return checked_address(infos, allow_private=allow_private)
-    except NonPublicAddressError as exc:
-        raise AudioFetchError(
-            f"{field} {link} points to a non-public address ({exc.address}); links must be "
-            "public (HARK_ALLOW_PRIVATE_URLS=true allows others on trusted networks)"
-        ) from None
+    def _inline_audio(self, max_bytes: int | None) -> bytes:
+        data = self._audio_data
+        assert data is not None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise AudioTooLargeError(
+                f"{self.source_field} holds {format_mib(len(data))} of audio, "
+                f"over the {format_mib(max_bytes)} limit; send a link in audio_url or "
+                "compress the audio"
+            )
+        return data
 
 
 def describe_errors(exc: ValidationError) -> str:
@@ -343,22 +229,3 @@ def describe_errors(exc: ValidationError) -> str:
     if len(others) > _MAX_LISTED:
         parts.append(f"and {len(others) - _MAX_LISTED} more problems")
     return "; ".join(parts)
-
-
-def _too_large(field: str, link: str, size: int | None, limit: int) -> AudioTooLargeError:
-    actual = f" ({format_mib(size)})" if size is not None else ""
-    return AudioTooLargeError(
-        f"{field} {link} is over the {format_mib(limit)} download limit{actual}; "
-        "send a shorter or more compressed file"
-    )
-
-
-def _timed_out(field: str, link: str, timeout: float) -> AudioFetchError:
-    return AudioFetchError(
-        f"downloading {field} {link} took longer than {timeout:g} s; use a faster host "
-        "or a smaller file"
-    )
-
-
-def _shorten(value: str, limit: int = 80) -> str:
-    return repr(value if len(value) <= limit else value[: limit - 3] + "...")

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from hark.jobs.model import Job, Status
+from hark.jobs.records import Job, Status
 from hark.jobs.store import Clock, Idempotency, JobStore, Policy
 
 P = "hark:"

@@ -9,30 +9,31 @@ period allows, and hands the rest back to the queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from hark.admission import ShuttingDownError
 from hark.audio import AudioError
 from hark.engine import Engine
-from hark.jobs.input import JobInputError, download
-from hark.jobs.model import Job, Status
+from hark.jobs.download import fetch
+from hark.jobs.errors import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
+from hark.jobs.records import Job, Status
 from hark.jobs.store import JobStore
-from hark.model_access import ModelNotAllowed, allowed_models
-from hark.models import ModelError
+from hark.model_files import ModelError
 from hark.options import TranscribeOptions
 from hark.pipeline import Progress
+from hark.policy import PolicyError, RequestPolicy
 from hark.scheduler import CancelledError
 from hark.settings import Settings
-from hark.units import mib_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class JobRunner:
         self.store = store
         self.engine = engine
         self.settings = settings
+        self.policy = RequestPolicy.from_settings(settings)
         self.on_finish = on_finish or (lambda _job: None)
         # Run every few seconds with the reaper (the webhooks still owed).
         self.housekeeping = housekeeping or (lambda: None)
@@ -159,7 +161,7 @@ class JobRunner:
             status = Status.TIMED_OUT if running.reason == "timeout" else Status.CANCELLED
             if status is Status.TIMED_OUT:
                 error = f"the job ran longer than its {self._timeout(job):g} s limit"
-        except (JobInputError, AudioError, ModelError, ModelNotAllowed) as exc:
+        except (JobInputError, AudioError, ModelError, PolicyError) as exc:
             error = str(exc)
         except Exception as exc:  # one job's failure must not stop the worker
             logger.exception("job %s failed", job.id)
@@ -177,35 +179,32 @@ class JobRunner:
             self.on_finish(final)
 
     def _transcribe(self, job: Job, running: _Running) -> dict[str, Any]:
-        s = self.settings
-        # Checked again here: the job may predate the server's current model settings.
-        options = allowed_models(TranscribeOptions.model_validate(job.options), s)
-        limit = min(s.max_audio_seconds, options.max_duration or s.max_audio_seconds)
-        batch_size = options.batch_size or s.batch_size
-        options = options.model_copy(update={"max_duration": limit, "batch_size": batch_size})
-        max_bytes = mib_bytes(s.max_upload_mb)
-        if job.audio_url is not None:
-            audio = download(
-                job.audio_url,
-                max_bytes=max_bytes,
-                timeout=s.url_timeout_s,
-                allow_private=s.allow_private_urls,
+        # The policy again here: the job may predate the server's current settings.
+        options = self.policy.options(TranscribeOptions.model_validate(job.options))
+        with self._audio(job) as audio:
+            # The jobs lane: the job workers bound how many jobs wait for a slot.
+            transcript = self.engine.transcribe(
+                audio, options, progress=running.report, cancel=running.cancel, lane="jobs"
             )
-        else:
-            data = self.store.audio(job.id)
-            if data is None:
-                raise JobInputError("the job's audio is no longer stored; submit it again")
-            audio = data
-        # The jobs lane: the job workers bound how many jobs wait for a slot.
-        transcript = self.engine.transcribe(
-            audio, options, progress=running.report, cancel=running.cancel, lane="jobs"
-        )
         return whisperx_output(transcript, job.output_formats)
+
+    @contextlib.contextmanager
+    def _audio(self, job: Job) -> Iterator[bytes | IO[bytes]]:
+        """The job's encoded audio: its link downloaded by the policy's fetcher (spooled to
+        disk above 1 MiB, so a long download never sits whole in memory), or the bytes the
+        store kept."""
+        if job.audio_url is not None:
+            with fetch(job.audio_url, self.policy.fetcher()) as fetched:
+                yield fetched.file
+            return
+        data = self.store.audio(job.id)
+        if data is None:
+            raise JobInputError("the job's audio is no longer stored; submit it again")
+        yield data
 
     def _timeout(self, job: Job) -> float:
         """The job's execution limit: its policy's, but never more than the server's."""
-        limits = [t for t in (job.timeout_s, self.settings.job_timeout_s) if t > 0]
-        return min(limits, default=0.0)
+        return self.policy.job_timeout(job.timeout_s)
 
     def _forget(self, job: Job) -> None:
         with self._lock:

@@ -11,18 +11,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from hark.engine import Engine
 from hark.jobs.backends import open_store
-from hark.jobs.input import AudioFetchError, _checked_address
-from hark.jobs.model import Job, Status
+from hark.jobs.download import check_link
+from hark.jobs.errors import AudioFetchError
+from hark.jobs.records import Job, Status
 from hark.jobs.runner import JobRunner
 from hark.jobs.store import Idempotency, JobStore, Policy
 from hark.jobs.submit import BadJobRequest, new_job
 from hark.jobs.webhook import WebhookSender
-from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
+from hark.policy import PolicyError, RequestPolicy
 from hark.settings import Settings
 from hark.units import mib_bytes
 
@@ -32,6 +31,7 @@ logger = logging.getLogger(__name__)
 class JobService:
     def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
         self.settings = settings
+        self.policy = RequestPolicy.from_settings(settings)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         self.webhooks = WebhookSender(
             secret,
@@ -74,14 +74,14 @@ class JobService:
         a retry of a submission gets the job the first one stored (and IdempotencyConflict
         when the key came with another request)."""
         self.store.check_room()
-        job, audio = new_job(body, mib_bytes(self.settings.max_upload_mb))
+        job, audio = new_job(body, self.policy.max_upload_bytes)
         job.owner = owner
         if job.webhook:
             self._check_webhook(job.webhook)
         if not job.status.final:
             try:
-                allowed_models(TranscribeOptions.model_validate(job.options), self.settings)
-            except ModelNotAllowed as exc:  # fails at once, as any input that cannot run
+                self.policy.check_models(TranscribeOptions.model_validate(job.options))
+            except PolicyError as exc:  # fails at once, as any input that cannot run
                 job.status, job.error, job.finished_at = Status.FAILED, str(exc), time.time()
                 job.options, audio = {}, None
         stored = self.store.submit(job, audio, idempotency)
@@ -131,6 +131,6 @@ class JobService:
 
     def _check_webhook(self, url: str) -> None:
         try:
-            _checked_address(httpx.URL(url), "webhook", url, self.settings.allow_private_urls)
+            check_link(url, field="webhook", allow_private=self.policy.allow_private_urls)
         except AudioFetchError as exc:
             raise BadJobRequest(str(exc)) from None

@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from hark.jobs.model import RETRYABLE, Job, Status
+from hark.jobs.records import RETRYABLE, Job, Status
 from hark.jobs.store import Clock, Idempotency, JobStore, Policy
 
 _COLUMNS = [f.name for f in fields(Job)]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hark.jobs.model import Job, Status
+from hark.jobs.records import Job, Status
 from hark.units import format_mib
 
 # Seconds since the epoch. Stores take one so that tests can move time instead of sleeping.

@@ -11,8 +11,9 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from hark.jobs.input import JobInput, JobInputError
-from hark.jobs.model import Job, Status
+from hark.jobs.errors import JobInputError
+from hark.jobs.input import JobInput
+from hark.jobs.records import Job, Status
 from hark.options import TranscribeOptions
 
 

@@ -18,9 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-import httpx
-
-from hark.net import NonPublicAddressError, pinned_request, resolve_checked
+from hark.net import Fetcher, FetchError, NonPublicAddressError
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +47,9 @@ class WebhookSender:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
+        # Resolved and checked at every attempt, and sent to the checked address: a name that
+        # turns private after the job was accepted reaches nothing.
+        self._fetcher = Fetcher(allow_private=allow_private, timeout_s=timeout_s)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hark-webhook")
         self._stop = threading.Event()
         self._pending: set[Future[bool]] = set()
@@ -86,33 +87,28 @@ class WebhookSender:
         delay = self.backoff_s
         if self._stop.is_set():
             return False
-        with httpx.Client(timeout=self.timeout_s, follow_redirects=False, trust_env=False) as c:
-            for attempt in range(1, self.attempts + 1):
-                headers["X-Hark-Attempt"] = str(attempt)
-                try:
-                    # Resolved and checked at every attempt, and sent to the checked address:
-                    # a name that turns private after the job was accepted reaches nothing.
-                    parsed = httpx.URL(url)
-                    address = resolve_checked(parsed, allow_private=self.allow_private)
-                    response = c.post(content=body, **pinned_request(parsed, address, headers))
-                    if response.is_success:
-                        return True
-                    reason = f"HTTP {response.status_code}"
-                except NonPublicAddressError as exc:
-                    logger.warning("webhook for job %s refused: %s", job["id"], exc)
-                    return False
-                except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError) as exc:
-                    reason = str(exc) or type(exc).__name__
-                logger.warning(
-                    "webhook for job %s, attempt %d/%d: %s",
-                    job["id"],
-                    attempt,
-                    self.attempts,
-                    reason,
-                )
-                if attempt < self.attempts and self._stop.wait(delay):
-                    break
-                delay *= 2
+        for attempt in range(1, self.attempts + 1):
+            headers["X-Hark-Attempt"] = str(attempt)
+            try:
+                response = self._fetcher.post(url, body, headers)
+                if response.is_success:
+                    return True
+                reason = f"HTTP {response.status_code}"
+            except NonPublicAddressError as exc:
+                logger.warning("webhook for job %s refused: %s", job["id"], exc)
+                return False
+            except FetchError as exc:
+                reason = str(exc) or type(exc).__name__
+            logger.warning(
+                "webhook for job %s, attempt %d/%d: %s",
+                job["id"],
+                attempt,
+                self.attempts,
+                reason,
+            )
+            if attempt < self.attempts and self._stop.wait(delay):
+                break
+            delay *= 2
         return False
 
     def close(self, timeout: float = 5.0) -> None:

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from hark.decoding import ChunkResult
+from hark.decode_options import ChunkResult
 from hark.engine import Engine
 from hark.live.session import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord

@@ -24,16 +24,15 @@ from typing import Any
 
 from hark.audio import AudioError
 from hark.engine import Engine
-from hark.jobs.input import JobInputError
+from hark.jobs.errors import JobInputError
 from hark.jobs.output import progress_payload, whisperx_output
-from hark.model_access import ModelNotAllowed, allowed_models
-from hark.models import ModelError
+from hark.model_files import ModelError
 from hark.pipeline import Pipeline, Progress, ProgressCallback, load_pipeline
+from hark.policy import PolicyError, RequestPolicy
 from hark.runpod.config import RunpodSettings, hark_settings
-from hark.runpod.schema import validate_input
+from hark.runpod.input import validate_input
 from hark.scheduler import CancelledError
 from hark.settings import Settings
-from hark.units import mib_bytes
 
 __all__ = ["Worker", "concurrency_modifier", "get_worker", "handler", "progress_payload"]
 
@@ -60,6 +59,7 @@ class Worker:
     ) -> None:
         self.settings = settings or hark_settings()
         self.runpod = runpod or RunpodSettings()
+        self.policy = RequestPolicy.from_settings(self.settings)
         self.progress_sender = progress_sender or _runpod_progress_sender()
         self.pipeline: Pipeline | None = None
         self.engine: Engine | None = None
@@ -119,41 +119,34 @@ class Worker:
         if self.engine is None:
             raise ModelNotLoadedError(self.load_error)
         request = validate_input(job["input"])
-        limit = self.settings.max_audio_seconds
-        if request.max_duration is not None:
-            limit = min(limit, request.max_duration)
-        options = request.transcribe_options(
-            max_duration=limit, batch_size=request.batch_size or self.settings.batch_size
-        )
+        policy = self.policy
         try:  # model options name only what the worker's operator made available
-            options = allowed_models(options, self.settings)
-        except ModelNotAllowed as exc:
+            options = policy.options(request.transcribe_options())
+        except PolicyError as exc:
             raise JobInputError(str(exc)) from None
-        audio = request.fetch_audio(
-            max_bytes=mib_bytes(self.settings.max_upload_mb),
-            timeout=self.settings.url_timeout_s,
-            # HARK_ALLOW_PRIVATE_URLS, shared with the HTTP server; absent: public links only.
-            allow_private=getattr(self.settings, "allow_private_urls", False),
-        )
-        limit_s = self.settings.job_timeout_s or math.inf
-        report = self._progress(job, time.monotonic() + limit_s)
-        # The deadline is checked at every stage by `report`, and between ASR batches by the
-        # cancel event this timer sets.
-        cancel = threading.Event()
-        timer = threading.Timer(limit_s, cancel.set) if limit_s < math.inf else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            transcript = self.engine.transcribe(audio, options, progress=report, cancel=cancel)
-        except CancelledError:
-            raise JobTimedOut(
-                f"the job ran past the worker's limit of {self.settings.job_timeout_s:g} s "
-                "(HARK_JOB_TIMEOUT_S) during asr; send shorter audio"
-            ) from None
-        finally:
+        # HARK_MAX_UPLOAD_MB, HARK_URL_TIMEOUT_S, HARK_ALLOW_PRIVATE_URLS, as on the server.
+        with request.open_audio(policy.fetcher()) as audio:
+            limit_s = policy.job_timeout() or math.inf
+            report = self._progress(job, policy.job_deadline(time.monotonic()))
+            # The deadline is checked at every stage by `report`, and between ASR batches by
+            # the cancel event this timer sets.
+            cancel = threading.Event()
+            timer = threading.Timer(limit_s, cancel.set) if limit_s < math.inf else None
             if timer is not None:
-                timer.cancel()
+                timer.daemon = True
+                timer.start()
+            try:
+                transcript = self.engine.transcribe(
+                    audio.file, options, progress=report, cancel=cancel
+                )
+            except CancelledError:
+                raise JobTimedOut(
+                    f"the job ran past the worker's limit of {limit_s:g} s "
+                    "(HARK_JOB_TIMEOUT_S) during asr; send shorter audio"
+                ) from None
+            finally:
+                if timer is not None:
+                    timer.cancel()
         return whisperx_output(transcript, request.output_formats)
 
     def _progress(self, job: Mapping[str, Any], deadline: float) -> ProgressCallback:

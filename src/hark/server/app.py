@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from hark import __version__
 from hark.admission import AdmissionStats
 from hark.engine import Engine
-from hark.jobs.model import Job
+from hark.jobs.records import Job
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
 from hark.pipeline import Pipeline, load_pipeline

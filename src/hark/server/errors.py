@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hark.audio import AudioError
-from hark.models import ModelError
+from hark.model_files import ModelError
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Per-request options are `TranscribeOptions` fields and subtitle options are `SubtitleOptions`
 fields, taken generically: an option added to either model is accepted (and documented, see
-`hark.server.schemas`) by every route without touching this package.
+`hark.server.openapi`) by every route without touching this package.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from hark.formats import SubtitleOptions
-from hark.model_access import ModelNotAllowed, allowed_models
 from hark.options import TranscribeOptions
+from hark.policy import PolicyError, RequestPolicy
 from hark.server.errors import ApiError, invalid, validation_message
 from hark.server.uploads import Repeated
 from hark.settings import Settings
@@ -61,27 +61,22 @@ def transcribe_options(
     skip: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> TranscribeOptions:
-    """`TranscribeOptions` from the request, with the server's defaults and limits applied.
+    """`TranscribeOptions` from the request, with the server's policy (defaults and limits,
+    `hark.policy`) applied.
 
     `extra` (route-specific values such as the OpenAI `prompt`) wins over `fields`.
     """
     names = [n for n in OPTION_FIELDS if n not in set(skip)]
     values = given(fields, names)
     values.update(extra or {})
-    if values.get("batch_size") is None and settings.batch_size:
-        values["batch_size"] = settings.batch_size
     try:
         options = TranscribeOptions(**values)
     except ValidationError as exc:
         raise ApiError(422, "invalid_parameter", validation_message(exc.errors())) from None
     try:
-        options = allowed_models(options, settings)
-    except ModelNotAllowed as exc:
-        raise ApiError(422, "invalid_parameter", str(exc)) from None
-    limit = settings.max_audio_seconds
-    if options.max_duration is None or options.max_duration > limit:
-        options = options.model_copy(update={"max_duration": limit})
-    return options
+        return RequestPolicy.from_settings(settings).options(options)
+    except PolicyError as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
 
 
 def subtitle_options(fields: Mapping[str, Any]) -> SubtitleOptions:

@@ -14,11 +14,19 @@ from fastapi.responses import JSONResponse
 
 from hark.asr import COMPUTE_TYPES
 from hark.formats import FORMAT_CHOICES
+from hark.policy import RequestPolicy
 from hark.server import inference
 from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
 from hark.server.examples import ASR_RESPONSES, DETECT_EXAMPLE
 from hark.server.languages import language_name
+from hark.server.openapi import (
+    binary,
+    error_responses,
+    fields_schema,
+    form_body,
+    query_parameters,
+)
 from hark.server.params import (
     IGNORED_FIELDS,
     choice,
@@ -29,13 +37,6 @@ from hark.server.params import (
     transcribe_options,
 )
 from hark.server.responses import transcript_response
-from hark.server.schemas import (
-    binary,
-    error_responses,
-    fields_schema,
-    form_body,
-    query_parameters,
-)
 from hark.server.state import ServerState, get_state
 from hark.server.uploads import RequestData, Upload, read_request
 from hark.server.urls import fetch_audio
@@ -149,13 +150,7 @@ async def _audio(data: RequestData, state: ServerState) -> Upload:
     if data.upload is not None and url:
         raise invalid("audio_url", "send either a file or audio_url, not both")
     if url:
-        s = state.settings
-        data.upload = await fetch_audio(
-            url,
-            max_bytes=state.max_upload_bytes,
-            timeout=s.url_timeout_s,
-            allow_private=s.allow_private_urls,
-        )
+        data.upload = await fetch_audio(url, RequestPolicy.from_settings(state.settings))
     if data.upload is None:
         raise invalid("file", "no audio: upload a file, or give audio_url or base64 audio")
     return data.upload

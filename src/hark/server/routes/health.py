@@ -17,8 +17,8 @@ from hark import __version__
 from hark.server.auth import require_key_for_health, require_key_for_metrics
 from hark.server.errors import error_response
 from hark.server.metrics import CONTENT_TYPE
+from hark.server.openapi import error_responses
 from hark.server.routes.jobs import health_fields
-from hark.server.schemas import error_responses
 from hark.server.state import get_state
 
 router = APIRouter(tags=["Operations"])

@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from hark.jobs.model import Job
+from hark.jobs.records import Job
 from hark.jobs.store import Idempotency, IdempotencyConflict, StoreFullError
 from hark.jobs.submit import BadJobRequest
 from hark.server.auth import caller, require_key
 from hark.server.errors import ApiError, shorten
-from hark.server.schemas import error_responses
+from hark.server.openapi import error_responses
 from hark.server.state import ServerState, get_state
 
 router = APIRouter(tags=["Jobs"], dependencies=[Depends(require_key)])

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hark.formats import content_type, render
-from hark.models import WHISPER_MODELS
+from hark.model_files import WHISPER_MODELS
 from hark.schema import Transcript
 from hark.server import inference
 from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
 from hark.server.examples import OPENAI_RESPONSES
 from hark.server.languages import language_name
+from hark.server.openapi import binary, error_responses, fields_schema, form_body
 from hark.server.params import (
     choice,
     given,
@@ -30,7 +31,6 @@ from hark.server.params import (
     text,
     transcribe_options,
 )
-from hark.server.schemas import binary, error_responses, fields_schema, form_body
 from hark.server.state import ServerState, get_state
 from hark.server.uploads import read_request
 

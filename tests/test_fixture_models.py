@@ -9,8 +9,8 @@ import pytest
 from tokenizers import Tokenizer
 from typer.testing import CliRunner
 
-from hark.dev import test_models as tm
 from hark.dev import whisper_tokenizer as wt
+from hark.dev.fixtures import whisper as tm
 
 JFK_IDS = [400, 370, 452, 7177, 6280, 11, 1029, 406]
 

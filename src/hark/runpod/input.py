@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from hark.jobs.input import JobInput, JobInputError
+from hark.jobs.errors import JobInputError
+from hark.jobs.input import JobInput
 
 # Any JSON value: the precise types and ranges are JobInput's to check (it also accepts
 # "0,0.2" for a list, or 0 for a float), so the SDK gate only refuses what is not JSON data.

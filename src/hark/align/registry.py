@@ -27,7 +27,7 @@ import numpy as np
 from hark.align.errors import AlignError, AlignModelNotFound, AlignModelUnavailable
 from hark.align.onnx_model import DEFAULT_CONV_KERNEL, DEFAULT_CONV_STRIDE, OnnxCTCNetwork
 from hark.align.text import SPACELESS_LANGUAGES, Vocabulary
-from hark.models import (
+from hark.model_files import (
     ModelError,
     ModelNotCachedError,
     ModelNotFoundError,
