@@ -64,13 +64,14 @@ class JobRunner:
         engine: Engine,
         settings: Settings,
         *,
+        policy: RequestPolicy | None = None,
         on_finish: Notify | None = None,
         housekeeping: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
         self.settings = settings
-        self.policy = RequestPolicy.from_settings(settings)
+        self.policy = policy or RequestPolicy.from_settings(settings)
         self.on_finish = on_finish or (lambda _job: None)
         # Run every few seconds with the reaper (the webhooks still owed).
         self.housekeeping = housekeeping or (lambda: None)

@@ -29,9 +29,15 @@ logger = logging.getLogger(__name__)
 
 
 class JobService:
-    def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore | None = None,
+        policy: RequestPolicy | None = None,
+    ) -> None:
         self.settings = settings
-        self.policy = RequestPolicy.from_settings(settings)
+        # The server passes its own, so routes and job workers apply one policy object.
+        self.policy = policy or RequestPolicy.from_settings(settings)
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         self.webhooks = WebhookSender(
             secret,
@@ -60,6 +66,7 @@ class JobService:
             self.store,
             engine,
             self.settings,
+            policy=self.policy,
             on_finish=self._finished,
             housekeeping=self.redeliver_webhooks,
         )

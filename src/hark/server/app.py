@@ -18,6 +18,7 @@ from hark.jobs.records import Job
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
 from hark.pipeline import Pipeline, load_pipeline
+from hark.policy import RequestPolicy
 from hark.server.errors import install_error_handlers
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics, MetricsMiddleware
@@ -77,13 +78,15 @@ def create_app(settings: Settings | None = None, pipeline: Pipeline | None = Non
         redoc_url=None,
         lifespan=lifespan,
     )
+    policy = RequestPolicy.from_settings(settings)
     state = ServerState(
         settings=settings,
+        policy=policy,
         metrics=metrics,
         # Threads for requests running or waiting for a slot (the engine admits them), and a
         # few for those on their way in, so that an overflow is refused, not held in a pool.
         executor=InferenceExecutor(settings.sync_concurrency + settings.queue_size + 4),
-        jobs=JobService(settings),
+        jobs=JobService(settings, policy=policy),
         live=LiveRegistry(settings.live_max_streams, settings.live_result_ttl_s),
     )
 

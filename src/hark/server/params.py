@@ -18,7 +18,6 @@ from hark.options import TranscribeOptions
 from hark.policy import PolicyError, RequestPolicy
 from hark.server.errors import ApiError, invalid, validation_message
 from hark.server.uploads import Repeated
-from hark.settings import Settings
 from hark.suggest import unknown_keys_message
 
 OPTION_FIELDS: tuple[str, ...] = tuple(TranscribeOptions.model_fields)
@@ -56,7 +55,7 @@ def given(fields: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
 
 def transcribe_options(
     fields: Mapping[str, Any],
-    settings: Settings,
+    policy: RequestPolicy,
     *,
     skip: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
@@ -74,7 +73,7 @@ def transcribe_options(
     except ValidationError as exc:
         raise ApiError(422, "invalid_parameter", validation_message(exc.errors())) from None
     try:
-        return RequestPolicy.from_settings(settings).options(options)
+        return policy.options(options)
     except PolicyError as exc:
         raise ApiError(422, exc.code, str(exc)) from None
 

@@ -1,5 +1,5 @@
-"""What the routes share: settings, the engine once loaded, the executor, the jobs and the
-metrics."""
+"""What the routes share: settings and the request policy built from them, the engine once
+loaded, the executor, the jobs and the metrics."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from fastapi import Request
 from hark.engine import Engine
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
+from hark.policy import RequestPolicy
 from hark.server.errors import ApiError
 from hark.server.executor import InferenceExecutor
 from hark.server.metrics import Metrics
 from hark.settings import Settings
-from hark.units import mib_bytes
 
 
 @dataclass
@@ -24,13 +24,14 @@ class ServerState:
     executor: InferenceExecutor
     jobs: JobService
     live: LiveRegistry
+    policy: RequestPolicy
     engine: Engine | None = None
     load_error: str | None = None
     draining: bool = False
 
     @property
     def max_upload_bytes(self) -> int:
-        return mib_bytes(self.settings.max_upload_mb)
+        return self.policy.max_upload_bytes
 
     def loaded(self) -> Engine:
         """The engine, or 503 while its model is still loading (or failed to)."""

@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 
 from hark.asr import COMPUTE_TYPES
 from hark.formats import FORMAT_CHOICES
-from hark.policy import RequestPolicy
 from hark.server import inference
 from hark.server.auth import require_key
 from hark.server.errors import ApiError, invalid
@@ -95,7 +94,7 @@ async def asr(request: Request) -> Response:
     try:
         refuse_unknown(data.fields, _ASR_KNOWN)
         output = choice(data.fields, "output", FORMAT_CHOICES, "json")
-        options = transcribe_options(data.fields, state.settings)
+        options = transcribe_options(data.fields, state.policy)
         subtitles = subtitle_options(data.fields)
         _check_compute_type(state, text(data.fields, "compute_type"))
         upload = await _audio(data, state)
@@ -125,7 +124,7 @@ async def detect_language(request: Request) -> JSONResponse:
     data = await read_request(request, state.max_upload_bytes)
     try:
         fields = {k: v for k, v in data.fields.items() if k in _DETECT_FIELDS}
-        options = transcribe_options(fields, state.settings)
+        options = transcribe_options(fields, state.policy)
         upload = await _audio(data, state)
         result = await inference.detect_language(request, state, upload, options)
     finally:
@@ -150,7 +149,7 @@ async def _audio(data: RequestData, state: ServerState) -> Upload:
     if data.upload is not None and url:
         raise invalid("audio_url", "send either a file or audio_url, not both")
     if url:
-        data.upload = await fetch_audio(url, RequestPolicy.from_settings(state.settings))
+        data.upload = await fetch_audio(url, state.policy)
     if data.upload is None:
         raise invalid("file", "no audio: upload a file, or give audio_url or base64 audio")
     return data.upload

@@ -145,7 +145,7 @@ async def _handle(request: Request, task: Literal["transcribe", "translate"]) ->
             extra["language"] = language
         if prompt := text(fields, "prompt", 2000):
             extra["initial_prompt"] = prompt
-        options = transcribe_options(fields, state.settings, skip=_OWN, extra=extra)
+        options = transcribe_options(fields, state.policy, skip=_OWN, extra=extra)
         subtitles = subtitle_options(fields)
         if data.upload is None:
             raise invalid("file", "required: upload the audio as multipart field 'file'")
