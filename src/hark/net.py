@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import httpx
 
-from hark.units import MIB
+from hark.units import MIB, format_mib
 
 ACCEPT_MEDIA = "audio/*, video/*, */*"
 
@@ -379,3 +379,45 @@ def _fetch_error(exc: BaseException, timeout: float) -> BaseException:
     if isinstance(exc, httpx.HTTPError | httpx.InvalidURL | OSError):
         return TransferFailed(exc)
     return exc
+
+
+def failure_message(exc: FetchError, field: str, url: str) -> str:
+    """One wording, for every surface, of one way fetching `url` (given in `field`) failed:
+    what happened and what to do."""
+    link = quoted(url)
+    if isinstance(exc, TooLarge):
+        actual = f" ({format_mib(exc.size)})" if exc.size is not None else ""
+        message = (
+            f"{field} {link} is over the {format_mib(exc.limit)} download limit{actual}; "
+            "send a shorter or more compressed file"
+        )
+    elif isinstance(exc, UnresolvableHost):
+        message = f"{field} {link}: cannot resolve {exc.host!r} ({exc.detail})"
+    elif isinstance(exc, NonPublicAddressError):
+        message = (
+            f"{field} {link} points to a non-public address ({exc.address}); links must be "
+            "public (HARK_ALLOW_PRIVATE_URLS=true allows others on trusted networks)"
+        )
+    elif isinstance(exc, Redirected):
+        message = (
+            f"{field} {link} redirects (HTTP {exc.status}) to {quoted(exc.location or '?')}; "
+            "redirects are not followed, so give the final link"
+        )
+    elif isinstance(exc, BadStatus):
+        message = (
+            f"downloading {field} {link} failed: HTTP {exc.status} {exc.reason}; check that "
+            "the link is public and still valid"
+        )
+    elif isinstance(exc, TimedOut):
+        message = (
+            f"downloading {field} {link} took longer than {exc.timeout:g} s; use a faster host "
+            "or a smaller file"
+        )
+    else:  # TransferFailed, InvalidLink: what went wrong, as the client library says it
+        message = f"downloading {field} {link} failed: {exc}"
+    return message
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """`value` quoted for a message, cut to `limit` characters (links can be huge)."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")

@@ -4,19 +4,14 @@ worded for job results (`AudioFetchError`, `AudioTooLargeError`)."""
 
 from __future__ import annotations
 
-from hark.jobs.errors import AudioFetchError, AudioTooLargeError, JobInputError, quoted
+from hark.jobs.errors import AudioFetchError, AudioTooLargeError, JobInputError
 from hark.net import (
-    BadStatus,
     Fetched,
     Fetcher,
     FetchError,
-    NonPublicAddressError,
-    Redirected,
-    TimedOut,
     TooLarge,
-    UnresolvableHost,
+    failure_message,
 )
-from hark.units import format_mib
 
 
 def fetch(url: str, fetcher: Fetcher, *, field: str = "audio_url") -> Fetched:
@@ -56,36 +51,6 @@ def check_link(url: str, *, field: str, allow_private: bool) -> None:
 
 
 def job_error(exc: FetchError, field: str, url: str) -> JobInputError:
-    """A job's message for one way fetching `url` (given in `field`) failed."""
-    link = quoted(url)
-    if isinstance(exc, TooLarge):
-        actual = f" ({format_mib(exc.size)})" if exc.size is not None else ""
-        return AudioTooLargeError(
-            f"{field} {link} is over the {format_mib(exc.limit)} download limit{actual}; "
-            "send a shorter or more compressed file"
-        )
-    if isinstance(exc, UnresolvableHost):
-        message = f"{field} {link}: cannot resolve {exc.host!r} ({exc.detail})"
-    elif isinstance(exc, NonPublicAddressError):
-        message = (
-            f"{field} {link} points to a non-public address ({exc.address}); links must be "
-            "public (HARK_ALLOW_PRIVATE_URLS=true allows others on trusted networks)"
-        )
-    elif isinstance(exc, Redirected):
-        message = (
-            f"{field} {link} redirects (HTTP {exc.status}) to {quoted(exc.location or '?')}; "
-            "redirects are not followed, so give the final link"
-        )
-    elif isinstance(exc, BadStatus):
-        message = (
-            f"downloading {field} {link} failed: HTTP {exc.status} {exc.reason}; check that "
-            "the link is public and still valid"
-        )
-    elif isinstance(exc, TimedOut):
-        message = (
-            f"downloading {field} {link} took longer than {exc.timeout:g} s; use a faster host "
-            "or a smaller file"
-        )
-    else:  # TransferFailed, InvalidLink: what went wrong, as the client library says it
-        message = f"downloading {field} {link} failed: {exc}"
-    return AudioFetchError(message)
+    """A job's error for one way fetching `url` (given in `field`) failed."""
+    message = failure_message(exc, field, url)
+    return AudioTooLargeError(message) if isinstance(exc, TooLarge) else AudioFetchError(message)

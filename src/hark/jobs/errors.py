@@ -22,8 +22,3 @@ class AudioTooLargeError(JobInputError):
     """The audio is over the size limit."""
 
     code: ClassVar[str] = "audio_too_large"
-
-
-def quoted(value: str, limit: int = 80) -> str:
-    """`value` quoted for a message, cut to `limit` characters (links can be huge)."""
-    return repr(value if len(value) <= limit else value[: limit - 3] + "...")

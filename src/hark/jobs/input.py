@@ -29,8 +29,8 @@ from pydantic import (
 
 from hark.jobs.base64_audio import decode_base64
 from hark.jobs.download import download, fetch
-from hark.jobs.errors import AudioTooLargeError, JobInputError, quoted
-from hark.net import Fetched, Fetcher
+from hark.jobs.errors import AudioTooLargeError, JobInputError
+from hark.net import Fetched, Fetcher, quoted
 from hark.options import TranscribeOptions
 from hark.suggest import MAX_LISTED, unknown_keys_message
 from hark.units import format_mib

@@ -5,15 +5,10 @@ API's errors (400 `audio_url_failed`, 413 `upload_too_large`, 422 for a malforme
 from __future__ import annotations
 
 from hark.net import (
-    BadStatus,
     FetchError,
     InvalidLink,
-    NonPublicAddressError,
-    Redirected,
-    TimedOut,
     TooLarge,
-    TransferFailed,
-    UnresolvableHost,
+    failure_message,
 )
 from hark.policy import RequestPolicy
 from hark.server.errors import ApiError, invalid
@@ -27,33 +22,14 @@ async def fetch_audio(url: str, policy: RequestPolicy) -> Upload:
     try:
         fetched = await fetcher.aget(url)
     except FetchError as exc:
-        raise api_error(exc) from None
+        raise api_error(exc, url) from None
     return Upload(fetched.file, fetched.name, fetched.size)
 
 
-def api_error(exc: FetchError) -> ApiError:
-    """The API's answer for one way fetching `audio_url` failed."""
+def api_error(exc: FetchError, url: str) -> ApiError:
+    """The API's answer for one way fetching `audio_url` failed, in the fetcher's wording."""
     if isinstance(exc, InvalidLink):
         return invalid("audio_url", exc.reason)
     if isinstance(exc, TooLarge):
         return too_large(exc.limit)
-    if isinstance(exc, UnresolvableHost):
-        message = f"cannot resolve {exc.host!r}: {exc.detail}"
-    elif isinstance(exc, NonPublicAddressError):
-        message = (
-            f"audio_url: {exc.host!r} resolves to a non-public address ({exc.address}); refused"
-        )
-    elif isinstance(exc, TimedOut):
-        message = f"fetching audio_url took longer than {exc.timeout:g} s"
-    elif isinstance(exc, Redirected):
-        message = (
-            f"audio_url redirects ({exc.status}) to {exc.location or 'elsewhere'}; "
-            "redirects are not followed, send the final URL"
-        )
-    elif isinstance(exc, BadStatus):
-        message = f"audio_url answered HTTP {exc.status}"
-    elif isinstance(exc, TransferFailed):
-        message = f"fetching audio_url failed: {type(exc.cause).__name__}: {exc.cause}"
-    else:
-        message = f"fetching audio_url failed: {exc}"
-    return ApiError(400, "audio_url_failed", message)
+    return ApiError(400, "audio_url_failed", failure_message(exc, "audio_url", url))
