@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from hark.jobs.download import download
+from hark.jobs.download import fetch
 from hark.jobs.errors import AudioFetchError
 from hark.jobs.webhook import WebhookSender
 from hark.model_access import ModelNotAllowed, allowed_model
@@ -86,7 +86,7 @@ def test_one_bad_address_among_good_ones_refuses_the_host() -> None:
 @pytest.mark.parametrize("url", ["http://[64:ff9b::7f00:1]:9/a", "http://[::ffff:127.0.0.1]:9/a"])
 def test_job_downloads_refuse_embedded_loopback(url: str) -> None:
     with pytest.raises(AudioFetchError, match="non-public"):
-        download(url, timeout=2)
+        fetch(url, Fetcher(timeout_s=2))
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -132,5 +132,5 @@ def test_hadolint_if_available() -> None:
 def test_test_input_json_is_a_valid_job() -> None:
     job = json.loads((ROOT / "deploy" / "runpod" / "test_input.json").read_text())
     request = JobInput.parse(job["input"])
-    samples = load_audio(request.fetch_audio())
+    samples = load_audio(request.inline_audio())
     assert 10.5 < samples.size / 16000 < 11.5

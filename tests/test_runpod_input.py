@@ -14,7 +14,7 @@ import pytest
 
 from hark.jobs import AudioFetchError, AudioTooLargeError, JobInput, JobInputError
 from hark.jobs.base64_audio import decode_base64
-from hark.jobs.download import download
+from hark.jobs.download import fetch
 from hark.net import Fetcher
 from hark.options import TranscribeOptions
 
@@ -55,7 +55,7 @@ def test_every_transcribe_option_is_accepted() -> None:
 def test_base64_forms(field: str, encoded: str) -> None:
     request = JobInput.parse({field: encoded})
     assert request.source_field == field and request.url is None
-    assert request.fetch_audio() == AUDIO
+    assert request.inline_audio() == AUDIO
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_output_formats_forms() -> None:
 def test_base64_size_limit() -> None:
     request = JobInput.parse({"audio_base_64": B64})
     with pytest.raises(AudioTooLargeError, match=re.escape("over the 0.0 MiB limit")):
-        request.fetch_audio(max_bytes=100)
+        request.inline_audio(max_bytes=100)
 
 
 def test_decode_base64_helper() -> None:
@@ -179,7 +179,9 @@ def files() -> Iterator[str]:
 def test_downloads_a_link(files: str, field: str) -> None:
     request = JobInput.parse({field: f"{files}/audio.flac"})
     assert request.url == f"{files}/audio.flac" and request.source_field == field
-    assert request.fetch_audio(max_bytes=10_000, timeout=5, allow_private=True) == AUDIO
+    fetcher = Fetcher(allow_private=True, timeout_s=5, max_bytes=10_000)
+    with request.open_audio(fetcher) as fetched:
+        assert fetched.read() == AUDIO
 
 
 def test_open_audio_gives_a_file_for_either_source(files: str) -> None:
@@ -199,7 +201,7 @@ def test_open_audio_gives_a_file_for_either_source(files: str) -> None:
 def test_private_addresses_are_refused_by_default(files: str) -> None:
     request = JobInput.parse({"audio_url": f"{files}/audio.flac"})
     with pytest.raises(AudioFetchError, match=re.escape("non-public address (127.0.0.1)")):
-        request.fetch_audio(timeout=5)
+        request.open_audio(Fetcher(timeout_s=5))
 
 
 def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +210,7 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)  # no real DNS query leaves the machine
     with pytest.raises(AudioFetchError, match=re.escape("cannot resolve 'example.invalid'")):
-        download("http://example.invalid/a.wav", timeout=5)
+        fetch("http://example.invalid/a.wav", Fetcher(timeout_s=5))
 
 
 @pytest.mark.parametrize(
@@ -224,14 +226,14 @@ def test_unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_download_limits(files: str, path: str, error: type[Exception], expected: str) -> None:
     limit = None if path == "/slow" else 4096
     with pytest.raises(error, match=re.escape(expected)):
-        download(f"{files}{path}", max_bytes=limit, timeout=0.5, allow_private=True)
+        fetch(f"{files}{path}", Fetcher(allow_private=True, timeout_s=0.5, max_bytes=limit))
 
 
 def test_unreachable_host_is_a_fetch_error() -> None:
     with pytest.raises(
         AudioFetchError, match=re.escape("downloading audio_url 'http://127.0.0.1:9/x")
     ):
-        download("http://127.0.0.1:9/x", timeout=2, allow_private=True)
+        fetch("http://127.0.0.1:9/x", Fetcher(allow_private=True, timeout_s=2))
 
 
 def test_the_sdk_validator_is_the_first_gate() -> None:

@@ -27,20 +27,6 @@ def fetch(url: str, fetcher: Fetcher, *, field: str = "audio_url") -> Fetched:
         raise job_error(exc, field, url) from None
 
 
-def download(
-    url: str,
-    *,
-    field: str = "audio_url",
-    max_bytes: int | None = None,
-    timeout: float = 60.0,
-    allow_private: bool = False,
-) -> bytes:
-    """`fetch` with these caps, as bytes in memory."""
-    fetcher = Fetcher(allow_private=allow_private, timeout_s=timeout, max_bytes=max_bytes)
-    with fetch(url, fetcher, field=field) as fetched:
-        return fetched.read()
-
-
 def check_link(url: str, *, field: str, allow_private: bool) -> None:
     """Resolve and check `url`'s host now (a webhook when the job is submitted; delivery checks
     it again). Raises `AudioFetchError` when it does not resolve or is not public."""

@@ -7,8 +7,8 @@
 accepted here without any change. Unknown keys are rejected with a message that names them.
 
 `JobInput.parse(raw)` raises `JobInputError` with one readable message; `transcribe_options()`
-gives the options for `Pipeline.transcribe`; `fetch_audio()` returns the encoded audio bytes
-(decoded base64 by `hark.jobs.base64_audio`, or downloaded by `hark.jobs.download`).
+gives the options for `Engine.transcribe`; `open_audio(fetcher)` gives the encoded audio as a
+file (decoded base64 by `hark.jobs.base64_audio`, or downloaded by `hark.jobs.download`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from hark.jobs.base64_audio import decode_base64
-from hark.jobs.download import download, fetch
+from hark.jobs.download import fetch
 from hark.jobs.errors import AudioTooLargeError, JobInputError
 from hark.net import Fetched, Fetcher, quoted
 from hark.options import TranscribeOptions
@@ -167,40 +167,12 @@ class JobInput(TranscribeOptions):
         data = self.model_dump(include=set(TranscribeOptions.model_fields))
         return TranscribeOptions.model_validate({**data, **overrides})
 
-    def fetch_audio(
-        self, *, max_bytes: int | None = None, timeout: float = 60.0, allow_private: bool = False
-    ) -> bytes:
-        """The encoded audio: decoded base64, or downloaded within `timeout` seconds (public
-        addresses only unless `allow_private`; see `download`).
+    def inline_audio(self, max_bytes: int | None = None) -> bytes:
+        """The decoded base64 audio of an input without a link (the job store keeps it).
 
-        Raises `AudioTooLargeError` over `max_bytes`, `AudioFetchError` when a link fails.
-        """
-        if self._audio_data is not None:
-            return self._inline_audio(max_bytes)
-        url = self.url
-        assert url is not None  # the validator guarantees one source
-        return download(
-            url,
-            field=self.source_field,
-            max_bytes=max_bytes,
-            timeout=timeout,
-            allow_private=allow_private,
-        )
-
-    def open_audio(self, fetcher: Fetcher) -> Fetched:
-        """The encoded audio as a file to read and close (`with`): the decoded base64, or the
-        link downloaded by `fetcher` (its caps, spooled to disk above its threshold, so a large
-        download never sits whole in memory). Raises as `fetch_audio`."""
-        if self._audio_data is not None:
-            data = self._inline_audio(fetcher.max_bytes)
-            return Fetched(io.BytesIO(data), len(data), None)
-        url = self.url
-        assert url is not None  # the validator guarantees one source
-        return fetch(url, fetcher, field=self.source_field)
-
-    def _inline_audio(self, max_bytes: int | None) -> bytes:
+        Raises `AudioTooLargeError` over `max_bytes`."""
         data = self._audio_data
-        assert data is not None
+        assert data is not None  # an input with a link has no inline audio
         if max_bytes is not None and len(data) > max_bytes:
             raise AudioTooLargeError(
                 f"{self.source_field} holds {format_mib(len(data))} of audio, "
@@ -208,6 +180,18 @@ class JobInput(TranscribeOptions):
                 "compress the audio"
             )
         return data
+
+    def open_audio(self, fetcher: Fetcher) -> Fetched:
+        """The encoded audio as a file to read and close (`with`): the decoded base64, or the
+        link downloaded by `fetcher` (its caps, spooled to disk above its threshold, so a large
+        download never sits whole in memory). Raises `AudioTooLargeError` over the fetcher's
+        size cap, `AudioFetchError` when a link fails."""
+        if self._audio_data is not None:
+            data = self.inline_audio(fetcher.max_bytes)
+            return Fetched(io.BytesIO(data), len(data), None)
+        url = self.url
+        assert url is not None  # the validator guarantees one source
+        return fetch(url, fetcher, field=self.source_field)
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -27,7 +27,7 @@ def new_job(body: Any, max_bytes: int) -> tuple[Job, bytes | None]:
     job = Job(webhook=_webhook(body.get("webhook")), timeout_s=_timeout(body.get("policy")))
     try:
         request = JobInput.parse(body["input"])
-        audio = None if request.url else request.fetch_audio(max_bytes=max_bytes)
+        audio = None if request.url else request.inline_audio(max_bytes)
     except JobInputError as exc:
         job.status, job.error, job.finished_at = Status.FAILED, str(exc)[:2000], time.time()
         return job, None
