@@ -11,15 +11,18 @@ handshake that fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.live.endpoint import EndpointOptions
 from hark.live.session import LiveSession, SessionOptions
@@ -29,8 +32,25 @@ from hark.server.auth import key_name
 from hark.server.state import ServerState
 from hark.vad import SAMPLE_RATE, speech_probabilities
 
+logger = logging.getLogger(__name__)
+
 BEARER_PROTOCOLS = ("hark.bearer.", "openai-insecure-api-key.")
 ErrorEvent = Callable[[str, str], dict[str, Any]]
+
+
+class StreamFailure(Exception):
+    """Ends a stream: an error event with `code`, then a close with `close_code`."""
+
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+class SlowClient(OSError):
+    """The client stopped reading our events (a send waited `live_send_timeout_s`): the
+    stream ends as after a disconnect, so a stalled reader cannot hold a slot."""
 
 
 def presented_key(ws: WebSocket) -> str | None:
@@ -117,6 +137,74 @@ async def refuse(ws: WebSocket, event: dict[str, Any], code: int, reason: str) -
         pass
 
 
+# -- running a stream ---------------------------------------------------------------------------
+
+
+async def supervise(
+    name: str,
+    receive: Coroutine[Any, Any, None],
+    process: Coroutine[Any, Any, None],
+    fail: Callable[[StreamFailure], Awaitable[None]],
+) -> None:
+    """Run a stream's receiver (the socket -> the inbox) and processor (the inbox -> the
+    session -> events) until either ends, then cancel the other at once: a disconnect seen by
+    the receiver stops a decode in progress, and the route's `finally` frees the slot. A
+    StreamFailure from either becomes an error event and a close; a disconnect (or a client
+    that stopped reading) ends quietly; anything else is logged and closes 1011."""
+    receiver = asyncio.create_task(receive)
+    processor = asyncio.create_task(process)
+    tasks = (receiver, processor)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if isinstance(exc, StreamFailure):
+            await fail(exc)
+        elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+            logger.error("live stream %s failed", name, exc_info=exc)
+            await fail(StreamFailure("internal_error", "the stream failed", 1011))
+
+
+async def send_event(ws: WebSocket, event: dict[str, Any], timeout: float) -> None:
+    """Send one JSON event; a client that does not take it within `timeout` (its receive
+    window stays full) is treated as gone (SlowClient)."""
+    try:
+        await asyncio.wait_for(ws.send_text(json.dumps(event, ensure_ascii=False)), timeout)
+    except TimeoutError:
+        raise SlowClient(f"the client took no event for {timeout:g} s") from None
+
+
+async def close_with(
+    ws: WebSocket, event: dict[str, Any], code: int, reason: str, timeout: float
+) -> None:
+    """An error event then a close; quietly nothing if the client is gone or not reading."""
+    with contextlib.suppress(Exception):
+        await send_event(ws, event, timeout)
+        await asyncio.wait_for(ws.close(code, reason[:120]), timeout)
+
+
+def parse_overload(value: Any) -> str:
+    text = str(value).lower()
+    if text not in OVERLOAD:
+        raise ValueError(f"overload must be drop or wait, not {value!r}")
+    return text
+
+
+async def queue_audio(state: ServerState, inbox: Inbox, samples: np.ndarray) -> None:
+    """Into the inbox; audio dropped at its bound is counted (hark_live_dropped_seconds)."""
+    dropped = await inbox.put_audio(samples)
+    if dropped:
+        state.metrics.live_dropped.inc(dropped / SAMPLE_RATE)
+
+
 # -- the inbox between the socket and the session ----------------------------------------------
 
 
@@ -137,16 +225,28 @@ class Audio:
     arrived: float
 
 
-class Inbox:
-    """Audio and control items waiting for the session, bounded by seconds of audio: `put`
-    waits while `max_seconds` are queued, so a client sending faster than the session keeps
-    up stops being read (TCP back-pressure) instead of growing server memory."""
+OVERLOAD = ("drop", "wait")
 
-    def __init__(self, max_seconds: float) -> None:
-        self.max_samples = round(max_seconds * SAMPLE_RATE)
+
+class Inbox:
+    """Audio and control items waiting for the session, bounded by seconds of audio.
+
+    What happens at the bound (`max_seconds` queued) is the stream's `overload` choice:
+    "drop" (the default) takes the new audio and drops the oldest audio still queued, so the
+    socket is always read (keepalive pongs, close frames and disconnects are seen at once) and
+    a real-time source stays current; "wait" makes `put_audio` wait for room, so the route
+    stops reading the socket and TCP slows the client down (lossless, for files sent faster
+    than real time). Either way the memory held is bounded."""
+
+    def __init__(self, max_seconds: float, overload: str = "drop") -> None:
+        if overload not in OVERLOAD:
+            raise ValueError(f"overload must be drop or wait, not {overload!r}")
+        self.max_samples = max(1, round(max_seconds * SAMPLE_RATE))
+        self.overload = overload
         self._items: deque[Audio | Control] = deque()
         self._samples = 0
         self.peak_samples = 0  # the most audio ever queued
+        self.dropped_samples = 0  # audio dropped at the bound ("drop")
         self._cond = asyncio.Condition()
 
     @property
@@ -157,15 +257,42 @@ class Inbox:
     def pending_samples(self) -> int:
         return self._samples
 
-    async def put_audio(self, samples: np.ndarray) -> None:
+    @property
+    def dropped_seconds(self) -> float:
+        return self.dropped_samples / SAMPLE_RATE
+
+    async def put_audio(self, samples: np.ndarray) -> int:
+        """Queue `samples`; returns how many samples were dropped to make room."""
         if samples.size == 0:
-            return
+            return 0
         async with self._cond:
-            await self._cond.wait_for(lambda: self._samples < self.max_samples)
+            if self.overload == "wait":
+                await self._cond.wait_for(lambda: self._samples < self.max_samples)
             self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
+            dropped = self._drop_oldest(self._samples - self.max_samples)
             self.peak_samples = max(self.peak_samples, self._samples)
             self._cond.notify_all()
+            return dropped
+
+    def _drop_oldest(self, excess: int) -> int:
+        """Drop `excess` samples of the oldest queued audio (controls stay in order)."""
+        if self.overload != "drop" or excess <= 0:
+            return 0
+        dropped = 0
+        kept: deque[Audio | Control] = deque()
+        for item in self._items:
+            if dropped < excess and isinstance(item, Audio):
+                cut = min(item.samples.size, excess - dropped)
+                dropped += cut
+                if cut == item.samples.size:
+                    continue
+                item = Audio(item.samples[cut:], item.arrived)
+            kept.append(item)
+        self._items = kept
+        self._samples -= dropped
+        self.dropped_samples += dropped
+        return dropped
 
     async def put_control(self, item: Control) -> None:
         async with self._cond:
@@ -186,6 +313,11 @@ class Inbox:
                 first = Audio(samples, first.arrived)
             self._cond.notify_all()
             return first
+
+    def clear(self) -> None:
+        """Forget everything queued (the stream is closing)."""
+        self._items.clear()
+        self._samples = 0
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -257,6 +389,7 @@ def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:
         "decodes": session.decodes,
         "peak_buffer_s": round(session.buffer.peak / SAMPLE_RATE, 3),
         "peak_pending_s": round(inbox.peak_samples / SAMPLE_RATE, 3),
+        "dropped_s": round(inbox.dropped_seconds, 3),
     }
 
 
