@@ -125,6 +125,60 @@ def test_abrupt_disconnects_free_their_slots_at_once(busy: Server, speech: np.nd
     wait_for(lambda: metric(busy, "hark_live_streams") == 0, 10)
 
 
+def raw_websocket(server: Server, path: str) -> socket.socket:
+    """A WebSocket opened by hand on a socket with a small receive buffer, whose events we
+    never read."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    raw.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    return raw
+
+
+def text_frame(text: str) -> bytes:
+    """A masked (client) text frame, under 64 KiB."""
+    payload, mask = text.encode(), b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    size = bytes([len(payload)]) if len(payload) < 126 else b"\x7e" + len(payload).to_bytes(2)
+    return b"\x81" + bytes([0x80 | size[0]]) + size[1:] + mask + masked
+
+
+@pytest.mark.parametrize("guard", ["send_timeout", "tcp_user_timeout"])
+def test_a_client_that_stops_reading_loses_its_slot(
+    guard: str, busy: Server, test_models: Path
+) -> None:
+    """Each bad append is answered with an error event; a client that sends them without
+    reading fills the socket buffers and our send waits. Either guard frees the slot: the
+    app's send timeout (2 s here, with the default keepalive, so TCP_USER_TIMEOUT is 40 s), or
+    the kernel's TCP_USER_TIMEOUT (1 s on the busy server) on a receive window that stays shut."""
+    if guard == "send_timeout":
+        busy = shared_server("live-slow", test_models, env={"HARK_LIVE_SEND_TIMEOUT_S": "2"})
+    before = metric(busy, "hark_live_streams")
+    raw = raw_websocket(busy, "/v1/realtime?intent=transcription")
+    raw.settimeout(0.2)
+    try:
+        wait_for(lambda: metric(busy, "hark_live_streams") == before + 1, 10)
+        frame = text_frame(json.dumps({"type": "input_audio_buffer.append", "audio": "%%"}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until the server stops reading us
+            try:
+                raw.sendall(frame * 50)
+            except (TimeoutError, OSError):
+                break
+        else:
+            pytest.fail("the server kept reading a client that reads nothing")
+        wait_for(lambda: metric(busy, "hark_live_streams") == before, 15)
+    finally:
+        raw.close()
+
+
 @pytest.mark.parametrize("fmt", ["webm", "ogg"])
 def test_container_flush_finalises_every_byte_sent_before_it(
     busy: Server, speech: np.ndarray, fmt: str

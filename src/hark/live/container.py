@@ -23,6 +23,7 @@ class PipeClosed(OSError):
 
 
 Marker = Callable[[], None]
+SMALL_CHUNK = 4096  # bytes written in pieces smaller than this are joined in the pipe
 
 
 class BytePipe:
@@ -54,14 +55,22 @@ class BytePipe:
                 self._cond.wait()
             if self._aborted:
                 raise PipeClosed("the decoder stopped")
-            self._chunks.append(bytes(data))
+            last = self._chunks[-1] if self._chunks else None
+            if isinstance(last, bytes) and len(last) < SMALL_CHUNK:
+                self._chunks[-1] = last + bytes(data)  # tiny messages: one entry, not many
+            else:
+                self._chunks.append(bytes(data))
             self._size += len(data)
             self._cond.notify_all()
 
     def mark(self, callback: Marker) -> None:
+        """`callback()` once the bytes written so far are read; a mark right after another
+        is dropped (it would fire at the same point)."""
         with self._cond:
             if self._aborted:
                 raise PipeClosed("the decoder stopped")
+            if self._chunks and callable(self._chunks[-1]):
+                return
             self._chunks.append(callback)
             self._cond.notify_all()
 

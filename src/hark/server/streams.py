@@ -226,6 +226,11 @@ class Audio:
 
 
 OVERLOAD = ("drop", "wait")
+# Audio messages shorter than this join the queued message before them, so a client sending
+# tiny messages cannot turn a few bytes of audio into a queue entry each.
+MERGE_SAMPLES = SAMPLE_RATE // 10
+# Control messages queued and not yet processed (flush, commit, ... in between audio), at most.
+MAX_CONTROLS = 1000
 
 
 class Inbox:
@@ -245,6 +250,7 @@ class Inbox:
         self.overload = overload
         self._items: deque[Audio | Control] = deque()
         self._samples = 0
+        self._controls = 0
         self.peak_samples = 0  # the most audio ever queued
         self.dropped_samples = 0  # audio dropped at the bound ("drop")
         self._cond = asyncio.Condition()
@@ -268,7 +274,11 @@ class Inbox:
         async with self._cond:
             if self.overload == "wait":
                 await self._cond.wait_for(lambda: self._samples < self.max_samples)
-            self._items.append(Audio(samples, time.monotonic()))
+            last = self._items[-1] if self._items else None
+            if isinstance(last, Audio) and last.samples.size < MERGE_SAMPLES:
+                self._items[-1] = Audio(np.concatenate([last.samples, samples]), last.arrived)
+            else:
+                self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
             dropped = self._drop_oldest(self._samples - self.max_samples)
             self.peak_samples = max(self.peak_samples, self._samples)
@@ -294,9 +304,28 @@ class Inbox:
         self.dropped_samples += dropped
         return dropped
 
+    @property
+    def size(self) -> int:
+        """Entries queued (audio runs and controls)."""
+        return len(self._items)
+
     async def put_control(self, item: Control) -> None:
+        """Queue a control; one right after the same control replaces it (two flushes with no
+        audio between are one). Raises StreamFailure past MAX_CONTROLS queued."""
         async with self._cond:
+            last = self._items[-1] if self._items else None
+            if isinstance(last, Control) and last.name == item.name:
+                self._items[-1] = item
+                return
+            if self._controls >= MAX_CONTROLS:
+                raise StreamFailure(
+                    "too_many_messages",
+                    f"over {MAX_CONTROLS} control messages wait to be processed; "
+                    "send them no faster than the stream is processed",
+                    1008,
+                )
             self._items.append(item)
+            self._controls += 1
             self._cond.notify_all()
 
     async def get(self) -> Audio | Control:
@@ -304,6 +333,8 @@ class Inbox:
         async with self._cond:
             await self._cond.wait_for(lambda: bool(self._items))
             first = self._items.popleft()
+            if isinstance(first, Control):
+                self._controls -= 1
             if isinstance(first, Audio):
                 parts = [first.samples]
                 while self._items and isinstance(self._items[0], Audio):
@@ -318,6 +349,7 @@ class Inbox:
         """Forget everything queued (the stream is closing)."""
         self._items.clear()
         self._samples = 0
+        self._controls = 0
 
 
 # -- sessions -----------------------------------------------------------------------------------
