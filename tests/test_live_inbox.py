@@ -9,7 +9,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from hark.server.streams import MAX_CONTROLS, Audio, Control, Inbox, StreamFailure
+from hark.schema import Segment, Transcript, Word
+from hark.server.streams import MAX_CONTROLS, Audio, Control, Inbox, StreamFailure, Timeline
 
 
 def samples(n: int, value: float = 0.0) -> np.ndarray:
@@ -27,10 +28,17 @@ def test_drop_keeps_the_newest_audio_and_the_controls_in_order() -> None:
         assert inbox.pending_samples == 16000 == inbox.peak_samples
         first = await inbox.get()
         assert isinstance(first, Audio) and first.samples.size == 4000  # the oldest, cut
+        assert first.gap == 4000  # ...where the session learns what is missing
         assert isinstance(await inbox.get(), Control)
         rest = await inbox.get()
         assert isinstance(rest, Audio)
-        assert rest.samples.size == 12000 and rest.samples[-1] == 3.0
+        assert rest.samples.size == 12000 and rest.samples[-1] == 3.0 and rest.gap == 0
+        # A later drop: a whole entry and part of the next go; the gap is carried to it.
+        await inbox.put_audio(samples(16000, 4.0))
+        await inbox.put_audio(samples(8000, 5.0))
+        await inbox.put_audio(samples(16000, 6.0))
+        kept = await inbox.get()
+        assert isinstance(kept, Audio) and kept.gap == 24000 and set(kept.samples) == {6.0}
 
     asyncio.run(run())
 
@@ -86,3 +94,22 @@ def test_repeated_controls_are_one_and_too_many_end_the_stream() -> None:
 def test_a_bad_overload_is_refused() -> None:
     with pytest.raises(ValueError, match="drop or wait"):
         Inbox(1.0, "block")
+
+
+def test_timeline_puts_times_back_on_the_senders_clock() -> None:
+    timeline = Timeline()
+    timeline.gap(2.0, 16000)  # 1 s dropped at session time 2
+    timeline.gap(5.0, 8000)  # 0.5 s more at 5
+    timeline.gap(6.0, 0)  # nothing dropped: no entry
+    assert timeline.dropped == 1.5
+    assert [timeline.shift(t) for t in (1.0, 2.0, 4.0, 5.0, 7.0)] == [1.0, 3.0, 5.0, 6.5, 8.5]
+    assert timeline.shift(2.0, end=True) == 2.0  # an end at the gap is before it
+    words = [
+        Word(word="a", start=1.5, end=2.0, score=1),
+        Word(word="b", start=2.0, end=2.5, score=1),
+    ]
+    segment = Segment(start=1.5, end=2.5, text="a b", words=words)
+    moved = timeline.transcript(Transcript(segments=[segment], duration=8.0))
+    assert moved.duration == 9.5
+    assert (moved.segments[0].start, moved.segments[0].end) == (1.5, 3.5)
+    assert [(w.start, w.end) for w in moved.segments[0].words] == [(1.5, 2.0), (3.0, 3.5)]

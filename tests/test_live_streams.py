@@ -78,6 +78,9 @@ def test_drop_keeps_a_fast_stream_open_and_says_what_it_dropped(
     stats = done["stats"]
     assert stats["dropped_s"] > 5
     assert stats["audio_s"] + stats["dropped_s"] == pytest.approx(30.0, abs=0.01)
+    # Times are on the sender's clock: the transcript spans all 30 s sent.
+    assert done["transcript"]["duration"] == pytest.approx(30.0, abs=0.01)
+    assert all(s["end"] <= 30.0 + 1e-3 for s in done["transcript"]["segments"])
     assert stats["peak_pending_s"] <= 1.0 + 1e-3  # the queue never exceeds its bound
     lags = [e for e in events if e["type"] == "lag"]
     assert lags and lags[-1]["dropped_s"] <= stats["dropped_s"]

@@ -11,6 +11,7 @@ handshake that fails.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -28,6 +29,7 @@ from hark.live.endpoint import EndpointOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
 from hark.options import TranscribeOptions
+from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
 from hark.server.state import ServerState
 from hark.vad import SAMPLE_RATE, speech_probabilities
@@ -223,6 +225,7 @@ class Control:
 class Audio:
     samples: np.ndarray
     arrived: float
+    gap: int = 0  # samples dropped (overload=drop) right before these
 
 
 OVERLOAD = ("drop", "wait")
@@ -276,7 +279,8 @@ class Inbox:
                 await self._cond.wait_for(lambda: self._samples < self.max_samples)
             last = self._items[-1] if self._items else None
             if isinstance(last, Audio) and last.samples.size < MERGE_SAMPLES:
-                self._items[-1] = Audio(np.concatenate([last.samples, samples]), last.arrived)
+                joined = np.concatenate([last.samples, samples])
+                self._items[-1] = Audio(joined, last.arrived, last.gap)
             else:
                 self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
@@ -290,14 +294,17 @@ class Inbox:
         if self.overload != "drop" or excess <= 0:
             return 0
         dropped = 0
+        gap = 0  # dropped before the next audio kept, which carries it
         kept: deque[Audio | Control] = deque()
         for item in self._items:
-            if dropped < excess and isinstance(item, Audio):
+            if isinstance(item, Audio):
                 cut = min(item.samples.size, excess - dropped)
                 dropped += cut
+                gap += item.gap + cut
                 if cut == item.samples.size:
                     continue
-                item = Audio(item.samples[cut:], item.arrived)
+                item = Audio(item.samples[cut:], item.arrived, gap)
+                gap = 0
             kept.append(item)
         self._items = kept
         self._samples -= dropped
@@ -337,11 +344,12 @@ class Inbox:
                 self._controls -= 1
             if isinstance(first, Audio):
                 parts = [first.samples]
-                while self._items and isinstance(self._items[0], Audio):
+                # Up to the next control, or the next gap (the session learns where it is).
+                while self._items and isinstance(self._items[0], Audio) and not self._items[0].gap:
                     parts.append(self._items.popleft().samples)  # type: ignore[union-attr]
                 samples = np.concatenate(parts) if len(parts) > 1 else parts[0]
                 self._samples -= samples.size
-                first = Audio(samples, first.arrived)
+                first = Audio(samples, first.arrived, first.gap)
             self._cond.notify_all()
             return first
 
@@ -412,6 +420,52 @@ def new_session(
         language=config.options.language,
         speakers=speakers,
     )
+
+
+class Timeline:
+    """Session time -> the sender's time. Audio dropped at the inbox's bound never reaches the
+    session, whose clock counts the audio it processed; the routes shift the times they send
+    (and the transcript) by what was dropped before each, so subtitles stay on the sender's
+    clock. One entry per gap; a lookup is a bisection."""
+
+    def __init__(self) -> None:
+        self._at: list[float] = []  # session times of the gaps, increasing
+        self._total: list[float] = []  # seconds dropped up to and including each gap
+
+    @property
+    def dropped(self) -> float:
+        return self._total[-1] if self._total else 0.0
+
+    def gap(self, at: float, samples: int) -> None:
+        if samples > 0:
+            self._at.append(at)
+            self._total.append(self.dropped + samples / SAMPLE_RATE)
+
+    def shift(self, t: float, *, end: bool = False) -> float:
+        """`t` on the sender's clock; an `end` exactly at a gap stays before it."""
+        k = (bisect.bisect_left if end else bisect.bisect_right)(self._at, t)
+        return t + (self._total[k - 1] if k else 0.0)
+
+    def segment(self, segment: Segment) -> Segment:
+        if not self._at:
+            return segment
+        words = [
+            w.model_copy(update={"start": self.shift(w.start), "end": self.shift(w.end, end=True)})
+            for w in segment.words
+        ]
+        update = {
+            "start": self.shift(segment.start),
+            "end": self.shift(segment.end, end=True),
+            "words": words,
+        }
+        return segment.model_copy(update=update)
+
+    def transcript(self, transcript: Transcript) -> Transcript:
+        if not self._at:
+            return transcript
+        segments = [self.segment(s) for s in transcript.segments]
+        duration = transcript.duration + self.dropped
+        return transcript.model_copy(update={"segments": segments, "duration": duration})
 
 
 def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:

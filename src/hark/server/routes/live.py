@@ -29,6 +29,7 @@ from hark.server.streams import (
     Inbox,
     StreamConfig,
     StreamFailure,
+    Timeline,
     admit,
     close_with,
     live_options,
@@ -120,6 +121,7 @@ class NativeStream:
         self.settings = state.settings
         self.overload = self.settings.live_overload
         self.inbox = Inbox(self.settings.live_max_pending_s, self.overload)
+        self.timeline = Timeline()  # times sent are on the sender's clock, past dropped audio
         self.cancel = threading.Event()
         self.format = "pcm16"
         self.sample_rate = 16000
@@ -178,10 +180,11 @@ class NativeStream:
 
     def transcript(self) -> Any:
         assert self.session is not None
-        return self.session.transcript(
+        transcript = self.session.transcript(
             self.state.engine.model_info if self.state.engine else None,
             self.config.options.task,
         )
+        return self.timeline.transcript(transcript)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -322,6 +325,7 @@ class NativeStream:
             item = await self.inbox.get()
             session = self.session or self._start()
             if isinstance(item, Audio):
+                self.timeline.gap(session.time, item.gap)
                 events = await session.feed(item.samples, item.arrived)
             elif item.name == "flush":
                 events = await session.flush()
@@ -364,13 +368,13 @@ class NativeStream:
                     {
                         "type": "partial",
                         "text": event.text,
-                        "start": _s(event.start),
-                        "end": _s(event.end),
+                        "start": _s(self.timeline.shift(event.start)),
+                        "end": _s(self.timeline.shift(event.end, end=True)),
                     }
                 )
         elif isinstance(event, Final):
             observe_latency(self.state, session, event.latency_from, final=True)
-            segment = event.segment.to_dict()
+            segment = self.timeline.segment(event.segment).to_dict()
             await self.send(
                 {
                     "type": "final",

@@ -47,6 +47,7 @@ from hark.server.streams import (
     Inbox,
     StreamConfig,
     StreamFailure,
+    Timeline,
     admit,
     close_with,
     live_options,
@@ -127,6 +128,7 @@ class RealtimeStream:
         # on (a new LiveSession whose times continue from `offset`).
         self.session: LiveSession | None = None
         self.offset = 0.0  # session seconds before the current LiveSession
+        self.timeline = Timeline()  # -> the sender's clock, past audio dropped (overload=drop)
         self.vad = self.turn_detection is not None  # server VAD in the current session
         self.next_config: tuple[StreamConfig, bool] | None = None
         self.item_id: str | None = None
@@ -420,6 +422,7 @@ class RealtimeStream:
                 self.vad = self.turn_detection is not None
             session = self.session
             if isinstance(item, Audio):
+                self.timeline.gap(self.offset + session.time, item.gap)
                 events = await session.feed(item.samples, item.arrived)
             elif item.name == "commit":
                 events = [*await session.flush(), Control("item_done")]
@@ -479,7 +482,7 @@ class RealtimeStream:
                 {
                     "type": "input_audio_buffer.speech_started",
                     "event_id": _id("event"),
-                    "audio_start_ms": round((offset + event.time) * 1000),
+                    "audio_start_ms": round(self.timeline.shift(offset + event.time) * 1000),
                     "item_id": item,
                 }
             )
@@ -488,7 +491,9 @@ class RealtimeStream:
                 {
                     "type": "input_audio_buffer.speech_stopped",
                     "event_id": _id("event"),
-                    "audio_end_ms": round((offset + event.time) * 1000),
+                    "audio_end_ms": round(
+                        self.timeline.shift(offset + event.time, end=True) * 1000
+                    ),
                     "item_id": self.item_id,
                 }
             )
