@@ -77,9 +77,10 @@ def metric(server: Server, name: str) -> float:
 
 def test_native_stream_end_to_end(server: Server, speech: np.ndarray) -> None:
     audio = pcm16(np.r_[speech, np.zeros(16000, np.float32)])
-    with open_ws(server) as ws:
+    with open_ws(server, FAST + "&overload=wait") as ws:  # a file, sent at once: lossless
         ready = json.loads(ws.recv())
         assert ready["type"] == "ready" and ready["format"] == "pcm16" and ready["language"] == "en"
+        assert ready["overload"] == "wait"
         for i in range(0, len(audio), 6401):  # odd sizes: samples split across messages
             ws.send(audio[i : i + 6401])
         ws.send(json.dumps({"type": "end"}))
@@ -265,7 +266,7 @@ def test_a_long_stream_pushed_fast_holds_bounded_buffers(
     minute = (rng.standard_normal(16000 * 60) * 0.002).astype(np.float32)  # room noise
     block = minute.copy()
     block[16000 * 20 : 16000 * 20 + speech.size] += speech  # an utterance...
-    with open_ws(server, FAST + "&interim=false") as ws:
+    with open_ws(server, FAST + "&interim=false&overload=wait") as ws:
         ws.recv()
         for k in range(10):
             chunk = pcm16(block if k == 7 else minute)  # ...in one of the ten minutes

@@ -205,6 +205,7 @@ def serve(**setting_values: Any) -> None:
     import uvicorn
 
     from hark.server import create_app
+    from hark.server.websocket import KeepaliveProtocol
 
     try:
         settings = Settings(**given(setting_values, Settings))
@@ -220,6 +221,11 @@ def serve(**setting_values: Any) -> None:
         # Live messages up to the limit get a clear error event (1009); past twice the limit
         # uvicorn closes (1009) before reading them into memory.
         ws_max_size=2 * settings.live_max_frame_bytes,
+        # Keepalive pings that a live stream held back by overload=wait survives
+        # (hark.server.websocket).
+        ws=KeepaliveProtocol,
+        ws_ping_interval=settings.live_ping_interval_s,
+        ws_ping_timeout=settings.live_ping_timeout_s,
         # uvicorn's HTTP drain shares the one grace period with the job drain.
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
     )

@@ -171,8 +171,28 @@ class Settings(BaseSettings):
     live_max_pending_s: float = Field(
         10.0,
         gt=0,
-        description="Audio received and not yet processed, per stream, before the server "
-        "stops reading the socket (back-pressure).",
+        description="Audio received and not yet processed, per stream; beyond it the oldest "
+        "is dropped (overload=drop) or the socket is not read (overload=wait).",
+    )
+    live_overload: Literal["drop", "wait"] = Field(
+        "drop",
+        description="A live stream's default when it sends faster than it is processed: drop "
+        "the oldest unprocessed audio (real-time sources), or wait (lossless back-pressure).",
+    )
+    live_ping_interval_s: float = Field(
+        20.0, gt=0, description="WebSocket keepalive: a ping this often on every connection."
+    )
+    live_ping_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="WebSocket keepalive: a connection whose pong is this late is closed (1011), "
+        "unless the server itself holds the client back (overload=wait).",
+    )
+    live_send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A live client that takes no event for this long (it stopped reading) is "
+        "dropped, freeing its slot.",
     )
 
     @field_validator("api_keys", "allowed_models", mode="before")

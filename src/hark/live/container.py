@@ -22,12 +22,20 @@ class PipeClosed(OSError):
     """The reader went away (the stream was aborted)."""
 
 
+Marker = Callable[[], None]
+SMALL_CHUNK = 4096  # bytes written in pieces smaller than this are joined in the pipe
+
+
 class BytePipe:
-    """Bytes from the event loop to a reader thread; `write` blocks while `limit` bytes wait."""
+    """Bytes from the event loop to a reader thread; `write` blocks while `limit` bytes wait.
+
+    `mark(callback)` puts a marker between the bytes: the reader calls it when it asks for
+    more after taking every byte written before it (FFmpeg asks only once it has demuxed and
+    decoded what it had), which is how a flush follows the audio sent before it."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | Marker] = deque()
         self._size = 0
         self._eof = False
         self._aborted = False
@@ -37,14 +45,33 @@ class BytePipe:
     def buffered(self) -> int:
         return self._size
 
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
     def write(self, data: bytes) -> None:
         with self._cond:
             while self._size >= self.limit and not self._aborted:
                 self._cond.wait()
             if self._aborted:
                 raise PipeClosed("the decoder stopped")
-            self._chunks.append(bytes(data))
+            last = self._chunks[-1] if self._chunks else None
+            if isinstance(last, bytes) and len(last) < SMALL_CHUNK:
+                self._chunks[-1] = last + bytes(data)  # tiny messages: one entry, not many
+            else:
+                self._chunks.append(bytes(data))
             self._size += len(data)
+            self._cond.notify_all()
+
+    def mark(self, callback: Marker) -> None:
+        """`callback()` once the bytes written so far are read; a mark right after another
+        is dropped (it would fire at the same point)."""
+        with self._cond:
+            if self._aborted:
+                raise PipeClosed("the decoder stopped")
+            if self._chunks and callable(self._chunks[-1]):
+                return
+            self._chunks.append(callback)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -61,23 +88,34 @@ class BytePipe:
             self._cond.notify_all()
 
     def read(self, n: int = -1) -> bytes:
-        with self._cond:
-            while not self._chunks and not self._eof and not self._aborted:
-                self._cond.wait()
-            if self._aborted:
-                raise PipeClosed("the stream was aborted")
-            if not self._chunks:
-                return b""
-            out = bytearray()
-            while self._chunks and (n < 0 or len(out) < n):
-                chunk = self._chunks.popleft()
-                take = len(chunk) if n < 0 else min(len(chunk), n - len(out))
-                out += chunk[:take]
-                if take < len(chunk):
-                    self._chunks.appendleft(chunk[take:])
-            self._size -= len(out)
-            self._cond.notify_all()
-            return bytes(out)
+        while True:
+            with self._cond:
+                while not self._chunks and not self._eof and not self._aborted:
+                    self._cond.wait()
+                if self._aborted or not self._chunks:
+                    # Aborted: an end of file for FFmpeg (an exception raised in its read
+                    # callback would only be printed); the decoder thread then sees `aborted`.
+                    return b""
+                head = self._chunks[0]
+                if callable(head):
+                    self._chunks.popleft()
+                else:
+                    return self._take(n)
+            head()  # outside the lock: it may wait on the event loop
+
+    def _take(self, n: int) -> bytes:
+        """Bytes up to `n` (all if negative), stopping at a marker."""
+        out = bytearray()
+        while self._chunks and not callable(self._chunks[0]) and (n < 0 or len(out) < n):
+            chunk = self._chunks.popleft()
+            assert isinstance(chunk, bytes)
+            take = len(chunk) if n < 0 else min(len(chunk), n - len(out))
+            out += chunk[:take]
+            if take < len(chunk):
+                self._chunks.appendleft(chunk[take:])
+        self._size -= len(out)
+        self._cond.notify_all()
+        return bytes(out)
 
 
 class ContainerDecoder:
@@ -94,11 +132,27 @@ class ContainerDecoder:
         self.pipe = BytePipe(buffer_bytes)
         self._on_samples = on_samples
         self._on_end = on_end
+        self._resampler = self._new_resampler()
         self._thread = threading.Thread(target=self._run, name="hark-live-container", daemon=True)
         self._thread.start()
 
     def abort(self) -> None:
         self.pipe.abort()
+
+    def flush(self, callback: Marker) -> None:
+        """`callback()` from the decoder thread once every byte written so far is decoded and
+        passed to `on_samples`, with what the resampler still held (its filter delay)."""
+
+        def reached() -> None:
+            resampler, self._resampler = self._resampler, self._new_resampler()
+            self._emit(resampler.resample(None))
+            callback()
+
+        self.pipe.mark(reached)
+
+    @staticmethod
+    def _new_resampler() -> av.AudioResampler:
+        return av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE)
 
     def _run(self) -> None:
         error: BaseException | None = None
@@ -108,7 +162,8 @@ class ContainerDecoder:
             return  # aborted: nobody is listening any more
         except Exception as exc:  # any failure: the stream is undecodable
             error = exc
-        self._on_end(error)
+        if not self.pipe.aborted:
+            self._on_end(error)
 
     def _decode(self) -> None:
         # No `seek` on the pipe: FFmpeg treats it as a live, non-seekable stream.
@@ -116,10 +171,9 @@ class ContainerDecoder:
             if not container.streams.audio:
                 raise ValueError("the stream has no audio track")
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE)
             for frame in container.decode(stream):
-                self._emit(resampler.resample(frame))
-            self._emit(resampler.resample(None))
+                self._emit(self._resampler.resample(frame))
+            self._emit(self._resampler.resample(None))
 
     def _emit(self, frames: list[av.AudioFrame]) -> None:
         if frames:

@@ -23,6 +23,7 @@ Names and labels (the Grafana dashboard is built from them):
 - hark_live_partial_latency_seconds                 histogram, speech heard -> first partial
 - hark_live_final_latency_seconds                   histogram, end of speech -> final sent
 - hark_live_lag_seconds                             histogram, the lag values sent to clients
+- hark_live_dropped_seconds_total                   counter, audio dropped at the pending cap
 Read from the job store at each scrape (the whole store: with Redis every replica reports the
 same values, so aggregate these with max(), not sum()):
 - hark_job_store_up                                 gauge, 0 when the store cannot be read
@@ -154,6 +155,12 @@ class Metrics:
             "hark_live_final_latency_seconds",
             "From the arrival of the end of speech (the pause) to its final.",
             buckets=_LIVE_BUCKETS,
+            registry=r,
+        )
+        self.live_dropped = Counter(
+            "hark_live_dropped_seconds",
+            "Live audio dropped unprocessed because a stream sent faster than it was processed "
+            "(overload=drop).",
             registry=r,
         )
         self.live_lag = Histogram(

@@ -11,26 +11,48 @@ handshake that fails.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
+import json
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.live.endpoint import EndpointOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
 from hark.options import TranscribeOptions
+from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
 from hark.server.state import ServerState
 from hark.vad import SAMPLE_RATE, speech_probabilities
 
+logger = logging.getLogger(__name__)
+
 BEARER_PROTOCOLS = ("hark.bearer.", "openai-insecure-api-key.")
 ErrorEvent = Callable[[str, str], dict[str, Any]]
+
+
+class StreamFailure(Exception):
+    """Ends a stream: an error event with `code`, then a close with `close_code`."""
+
+    def __init__(self, code: str, message: str, close_code: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+class SlowClient(OSError):
+    """The client stopped reading our events (a send waited `live_send_timeout_s`): the
+    stream ends as after a disconnect, so a stalled reader cannot hold a slot."""
 
 
 def presented_key(ws: WebSocket) -> str | None:
@@ -117,6 +139,74 @@ async def refuse(ws: WebSocket, event: dict[str, Any], code: int, reason: str) -
         pass
 
 
+# -- running a stream ---------------------------------------------------------------------------
+
+
+async def supervise(
+    name: str,
+    receive: Coroutine[Any, Any, None],
+    process: Coroutine[Any, Any, None],
+    fail: Callable[[StreamFailure], Awaitable[None]],
+) -> None:
+    """Run a stream's receiver (the socket -> the inbox) and processor (the inbox -> the
+    session -> events) until either ends, then cancel the other at once: a disconnect seen by
+    the receiver stops a decode in progress, and the route's `finally` frees the slot. A
+    StreamFailure from either becomes an error event and a close; a disconnect (or a client
+    that stopped reading) ends quietly; anything else is logged and closes 1011."""
+    receiver = asyncio.create_task(receive)
+    processor = asyncio.create_task(process)
+    tasks = (receiver, processor)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if isinstance(exc, StreamFailure):
+            await fail(exc)
+        elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+            logger.error("live stream %s failed", name, exc_info=exc)
+            await fail(StreamFailure("internal_error", "the stream failed", 1011))
+
+
+async def send_event(ws: WebSocket, event: dict[str, Any], timeout: float) -> None:
+    """Send one JSON event; a client that does not take it within `timeout` (its receive
+    window stays full) is treated as gone (SlowClient)."""
+    try:
+        await asyncio.wait_for(ws.send_text(json.dumps(event, ensure_ascii=False)), timeout)
+    except TimeoutError:
+        raise SlowClient(f"the client took no event for {timeout:g} s") from None
+
+
+async def close_with(
+    ws: WebSocket, event: dict[str, Any], code: int, reason: str, timeout: float
+) -> None:
+    """An error event then a close; quietly nothing if the client is gone or not reading."""
+    with contextlib.suppress(Exception):
+        await send_event(ws, event, timeout)
+        await asyncio.wait_for(ws.close(code, reason[:120]), timeout)
+
+
+def parse_overload(value: Any) -> str:
+    text = str(value).lower()
+    if text not in OVERLOAD:
+        raise ValueError(f"overload must be drop or wait, not {value!r}")
+    return text
+
+
+async def queue_audio(state: ServerState, inbox: Inbox, samples: np.ndarray) -> None:
+    """Into the inbox; audio dropped at its bound is counted (hark_live_dropped_seconds)."""
+    dropped = await inbox.put_audio(samples)
+    if dropped:
+        state.metrics.live_dropped.inc(dropped / SAMPLE_RATE)
+
+
 # -- the inbox between the socket and the session ----------------------------------------------
 
 
@@ -135,18 +225,37 @@ class Control:
 class Audio:
     samples: np.ndarray
     arrived: float
+    gap: int = 0  # samples dropped (overload=drop) right before these
+
+
+OVERLOAD = ("drop", "wait")
+# Audio messages shorter than this join the queued message before them, so a client sending
+# tiny messages cannot turn a few bytes of audio into a queue entry each.
+MERGE_SAMPLES = SAMPLE_RATE // 10
+# Control messages queued and not yet processed (flush, commit, ... in between audio), at most.
+MAX_CONTROLS = 1000
 
 
 class Inbox:
-    """Audio and control items waiting for the session, bounded by seconds of audio: `put`
-    waits while `max_seconds` are queued, so a client sending faster than the session keeps
-    up stops being read (TCP back-pressure) instead of growing server memory."""
+    """Audio and control items waiting for the session, bounded by seconds of audio.
 
-    def __init__(self, max_seconds: float) -> None:
-        self.max_samples = round(max_seconds * SAMPLE_RATE)
+    What happens at the bound (`max_seconds` queued) is the stream's `overload` choice:
+    "drop" (the default) takes the new audio and drops the oldest audio still queued, so the
+    socket is always read (keepalive pongs, close frames and disconnects are seen at once) and
+    a real-time source stays current; "wait" makes `put_audio` wait for room, so the route
+    stops reading the socket and TCP slows the client down (lossless, for files sent faster
+    than real time). Either way the memory held is bounded."""
+
+    def __init__(self, max_seconds: float, overload: str = "drop") -> None:
+        if overload not in OVERLOAD:
+            raise ValueError(f"overload must be drop or wait, not {overload!r}")
+        self.max_samples = max(1, round(max_seconds * SAMPLE_RATE))
+        self.overload = overload
         self._items: deque[Audio | Control] = deque()
         self._samples = 0
+        self._controls = 0
         self.peak_samples = 0  # the most audio ever queued
+        self.dropped_samples = 0  # audio dropped at the bound ("drop")
         self._cond = asyncio.Condition()
 
     @property
@@ -157,19 +266,73 @@ class Inbox:
     def pending_samples(self) -> int:
         return self._samples
 
-    async def put_audio(self, samples: np.ndarray) -> None:
+    @property
+    def dropped_seconds(self) -> float:
+        return self.dropped_samples / SAMPLE_RATE
+
+    async def put_audio(self, samples: np.ndarray) -> int:
+        """Queue `samples`; returns how many samples were dropped to make room."""
         if samples.size == 0:
-            return
+            return 0
         async with self._cond:
-            await self._cond.wait_for(lambda: self._samples < self.max_samples)
-            self._items.append(Audio(samples, time.monotonic()))
+            if self.overload == "wait":
+                await self._cond.wait_for(lambda: self._samples < self.max_samples)
+            last = self._items[-1] if self._items else None
+            if isinstance(last, Audio) and last.samples.size < MERGE_SAMPLES:
+                joined = np.concatenate([last.samples, samples])
+                self._items[-1] = Audio(joined, last.arrived, last.gap)
+            else:
+                self._items.append(Audio(samples, time.monotonic()))
             self._samples += samples.size
+            dropped = self._drop_oldest(self._samples - self.max_samples)
             self.peak_samples = max(self.peak_samples, self._samples)
             self._cond.notify_all()
+            return dropped
+
+    def _drop_oldest(self, excess: int) -> int:
+        """Drop `excess` samples of the oldest queued audio (controls stay in order)."""
+        if self.overload != "drop" or excess <= 0:
+            return 0
+        dropped = 0
+        gap = 0  # dropped before the next audio kept, which carries it
+        kept: deque[Audio | Control] = deque()
+        for item in self._items:
+            if isinstance(item, Audio):
+                cut = min(item.samples.size, excess - dropped)
+                dropped += cut
+                gap += item.gap + cut
+                if cut == item.samples.size:
+                    continue
+                item = Audio(item.samples[cut:], item.arrived, gap)
+                gap = 0
+            kept.append(item)
+        self._items = kept
+        self._samples -= dropped
+        self.dropped_samples += dropped
+        return dropped
+
+    @property
+    def size(self) -> int:
+        """Entries queued (audio runs and controls)."""
+        return len(self._items)
 
     async def put_control(self, item: Control) -> None:
+        """Queue a control; one right after the same control replaces it (two flushes with no
+        audio between are one). Raises StreamFailure past MAX_CONTROLS queued."""
         async with self._cond:
+            last = self._items[-1] if self._items else None
+            if isinstance(last, Control) and last.name == item.name:
+                self._items[-1] = item
+                return
+            if self._controls >= MAX_CONTROLS:
+                raise StreamFailure(
+                    "too_many_messages",
+                    f"over {MAX_CONTROLS} control messages wait to be processed; "
+                    "send them no faster than the stream is processed",
+                    1008,
+                )
             self._items.append(item)
+            self._controls += 1
             self._cond.notify_all()
 
     async def get(self) -> Audio | Control:
@@ -177,15 +340,24 @@ class Inbox:
         async with self._cond:
             await self._cond.wait_for(lambda: bool(self._items))
             first = self._items.popleft()
+            if isinstance(first, Control):
+                self._controls -= 1
             if isinstance(first, Audio):
                 parts = [first.samples]
-                while self._items and isinstance(self._items[0], Audio):
+                # Up to the next control, or the next gap (the session learns where it is).
+                while self._items and isinstance(self._items[0], Audio) and not self._items[0].gap:
                     parts.append(self._items.popleft().samples)  # type: ignore[union-attr]
                 samples = np.concatenate(parts) if len(parts) > 1 else parts[0]
                 self._samples -= samples.size
-                first = Audio(samples, first.arrived)
+                first = Audio(samples, first.arrived, first.gap)
             self._cond.notify_all()
             return first
+
+    def clear(self) -> None:
+        """Forget everything queued (the stream is closing)."""
+        self._items.clear()
+        self._samples = 0
+        self._controls = 0
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -250,6 +422,52 @@ def new_session(
     )
 
 
+class Timeline:
+    """Session time -> the sender's time. Audio dropped at the inbox's bound never reaches the
+    session, whose clock counts the audio it processed; the routes shift the times they send
+    (and the transcript) by what was dropped before each, so subtitles stay on the sender's
+    clock. One entry per gap; a lookup is a bisection."""
+
+    def __init__(self) -> None:
+        self._at: list[float] = []  # session times of the gaps, increasing
+        self._total: list[float] = []  # seconds dropped up to and including each gap
+
+    @property
+    def dropped(self) -> float:
+        return self._total[-1] if self._total else 0.0
+
+    def gap(self, at: float, samples: int) -> None:
+        if samples > 0:
+            self._at.append(at)
+            self._total.append(self.dropped + samples / SAMPLE_RATE)
+
+    def shift(self, t: float, *, end: bool = False) -> float:
+        """`t` on the sender's clock; an `end` exactly at a gap stays before it."""
+        k = (bisect.bisect_left if end else bisect.bisect_right)(self._at, t)
+        return t + (self._total[k - 1] if k else 0.0)
+
+    def segment(self, segment: Segment) -> Segment:
+        if not self._at:
+            return segment
+        words = [
+            w.model_copy(update={"start": self.shift(w.start), "end": self.shift(w.end, end=True)})
+            for w in segment.words
+        ]
+        update = {
+            "start": self.shift(segment.start),
+            "end": self.shift(segment.end, end=True),
+            "words": words,
+        }
+        return segment.model_copy(update=update)
+
+    def transcript(self, transcript: Transcript) -> Transcript:
+        if not self._at:
+            return transcript
+        segments = [self.segment(s) for s in transcript.segments]
+        duration = transcript.duration + self.dropped
+        return transcript.model_copy(update={"segments": segments, "duration": duration})
+
+
 def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:
     """What a stream cost, sent with `done`: the memory bounds can be checked from outside."""
     return {
@@ -257,6 +475,7 @@ def stream_stats(session: LiveSession, inbox: Inbox) -> dict[str, float]:
         "decodes": session.decodes,
         "peak_buffer_s": round(session.buffer.peak / SAMPLE_RATE, 3),
         "peak_pending_s": round(inbox.peak_samples / SAMPLE_RATE, 3),
+        "dropped_s": round(inbox.dropped_seconds, 3),
     }
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import json
-import logging
 import threading
 import time
 import uuid
@@ -30,20 +28,25 @@ from hark.server.streams import (
     Control,
     Inbox,
     StreamConfig,
+    StreamFailure,
+    Timeline,
     admit,
+    close_with,
     live_options,
     new_session,
     observe_latency,
+    parse_overload,
+    queue_audio,
     release,
+    send_event,
     stream_stats,
+    supervise,
 )
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Live"])
 
 # Stream parameters besides TranscribeOptions fields; api_key is authentication.
-STREAM_PARAMS = ("format", "sample_rate", "interim", "diarize", "api_key")
+STREAM_PARAMS = ("format", "sample_rate", "interim", "diarize", "overload", "api_key")
 # TranscribeOptions a stream may set (the rest are about files: alignment, channels, ...).
 OPTION_PARAMS = (
     "language",
@@ -68,14 +71,7 @@ OUTPUTS = ("json", "txt", "srt", "vtt", "tsv")
 _BOOL = TypeAdapter(bool)
 
 
-class StreamError(Exception):
-    """Ends the stream: an error event, then a close with `close_code`."""
-
-    def __init__(self, code: str, message: str, close_code: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
+StreamError = StreamFailure  # an error event, then a close with `close_code`
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -123,7 +119,9 @@ class NativeStream:
         self.owner = owner
         self.id = "live_" + uuid.uuid4().hex[:20]
         self.settings = state.settings
-        self.inbox = Inbox(self.settings.live_max_pending_s)
+        self.overload = self.settings.live_overload
+        self.inbox = Inbox(self.settings.live_max_pending_s, self.overload)
+        self.timeline = Timeline()  # times sent are on the sender's clock, past dropped audio
         self.cancel = threading.Event()
         self.format = "pcm16"
         self.sample_rate = 16000
@@ -145,22 +143,11 @@ class NativeStream:
         except StreamError as exc:
             await self.fail(exc)
             return
+        await supervise(self.id, self.send_ready(), self.process(), self.fail)
+
+    async def send_ready(self) -> None:
         await self.send(self.ready())
-        receiver = asyncio.create_task(self.receive())
-        processor = asyncio.create_task(self.process())
-        done, _ = await asyncio.wait({receiver, processor}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (receiver, processor):
-            if task not in done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        for task in done:
-            exc = task.exception()
-            if isinstance(exc, StreamError):
-                await self.fail(exc)
-            elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
-                logger.error("live stream %s failed", self.id, exc_info=exc)
-                await self.fail(StreamError("internal_error", "the stream failed", 1011))
+        await self.receive()
 
     def close(self) -> None:
         """Free everything at once: the decoder thread, queued audio, the session's buffer
@@ -172,15 +159,14 @@ class NativeStream:
             self.state.live.store(self.id, self.owner, self.transcript())
         self.session = None
         self.cancel.set()  # a window of this stream still queued is dropped
-        self.inbox = Inbox(1)
+        self.inbox.clear()
 
     async def fail(self, exc: StreamError) -> None:
-        with contextlib.suppress(Exception):
-            await self.send(_error(exc.code, exc.message))
-            await self.ws.close(exc.close_code, exc.message[:120])
+        event, timeout = _error(exc.code, exc.message), self.settings.live_send_timeout_s
+        await close_with(self.ws, event, exc.close_code, exc.message, timeout)
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self.ws.send_text(json.dumps(event, ensure_ascii=False))
+        await send_event(self.ws, event, self.settings.live_send_timeout_s)
 
     def ready(self) -> dict[str, Any]:
         return {
@@ -189,14 +175,16 @@ class NativeStream:
             "sample_rate": self.sample_rate,
             "format": self.format,
             "language": self.config.options.language,
+            "overload": self.overload,
         }
 
     def transcript(self) -> Any:
         assert self.session is not None
-        return self.session.transcript(
+        transcript = self.session.transcript(
             self.state.engine.model_info if self.state.engine else None,
             self.config.options.task,
         )
+        return self.timeline.transcript(transcript)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -214,6 +202,7 @@ class NativeStream:
         if fmt not in ("pcm16", "container"):
             raise StreamError("invalid_parameter", "format must be pcm16 or container", 1008)
         try:
+            overload = parse_overload(fields.get("overload", self.overload))
             rate = int(fields.get("sample_rate", self.sample_rate))
             PcmDecoder(rate)
             interim = _BOOL.validate_python(fields.get("interim", self.config.interim))
@@ -229,6 +218,9 @@ class NativeStream:
             raise StreamError("invalid_parameter", _short(exc), 1008) from None
         self.format, self.sample_rate = fmt, rate
         self.config = StreamConfig(options, interim=interim, diarize=diarize)
+        if overload != self.overload:  # only before any audio: the inbox is still empty
+            self.overload = overload
+            self.inbox = Inbox(self.settings.live_max_pending_s, overload)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -263,12 +255,14 @@ class NativeStream:
             await asyncio.to_thread(self.container.pipe.write, data)
         else:
             assert self.pcm is not None
-            await self.inbox.put_audio(self.pcm.feed(data))
+            await queue_audio(self.state, self.inbox, self.pcm.feed(data))
 
     def _decoded(self, samples: Any) -> None:
-        """From the container thread: blocks while the inbox is full (back-pressure), and
-        gives up when the stream is gone, so the thread never outlives it."""
-        future = asyncio.run_coroutine_threadsafe(self.inbox.put_audio(samples), self._loop)
+        """From the container thread: with overload=wait, blocks while the inbox is full
+        (back-pressure); gives up when the stream is gone, so the thread never outlives it."""
+        future = asyncio.run_coroutine_threadsafe(
+            queue_audio(self.state, self.inbox, samples), self._loop
+        )
         while True:
             try:
                 future.result(timeout=0.25)
@@ -284,6 +278,12 @@ class NativeStream:
         item = Control("end") if error is None else Control("error", error)
         asyncio.run_coroutine_threadsafe(self.inbox.put_control(item), self._loop)
 
+    def _container_flush(self) -> None:
+        """From the container thread, once it has decoded every byte sent before a flush:
+        the flush follows that audio in the inbox."""
+        if not self.closed:
+            asyncio.run_coroutine_threadsafe(self.inbox.put_control(Control("flush")), self._loop)
+
     async def control(self, text: str) -> None:
         try:
             message = json.loads(text)
@@ -298,7 +298,11 @@ class NativeStream:
             self.configure(message)
             await self.send(self.ready())
         elif kind == "flush":
-            await self.inbox.put_control(Control("flush"))
+            if self.container is not None and not self.ended:
+                # In the byte stream, so it comes after the audio of every byte sent before it.
+                self.container.flush(self._container_flush)
+            else:
+                await self.inbox.put_control(Control("flush"))
         elif kind == "end":
             if self.ended:
                 return
@@ -307,7 +311,7 @@ class NativeStream:
                 self.container.pipe.close()  # the decoder thread sends "end" once drained
             else:
                 if self.pcm is not None:
-                    await self.inbox.put_audio(self.pcm.finish())
+                    await queue_audio(self.state, self.inbox, self.pcm.finish())
                 await self.inbox.put_control(Control("end"))
         else:
             await self.send(
@@ -321,6 +325,7 @@ class NativeStream:
             item = await self.inbox.get()
             session = self.session or self._start()
             if isinstance(item, Audio):
+                self.timeline.gap(session.time, item.gap)
                 events = await session.feed(item.samples, item.arrived)
             elif item.name == "flush":
                 events = await session.flush()
@@ -363,13 +368,13 @@ class NativeStream:
                     {
                         "type": "partial",
                         "text": event.text,
-                        "start": _s(event.start),
-                        "end": _s(event.end),
+                        "start": _s(self.timeline.shift(event.start)),
+                        "end": _s(self.timeline.shift(event.end, end=True)),
                     }
                 )
         elif isinstance(event, Final):
             observe_latency(self.state, session, event.latency_from, final=True)
-            segment = event.segment.to_dict()
+            segment = self.timeline.segment(event.segment).to_dict()
             await self.send(
                 {
                     "type": "final",
@@ -400,7 +405,9 @@ class NativeStream:
         self._last_lag = now
         lag = self.inbox.pending_seconds + self.session.behind
         self.state.metrics.live_lag.observe(lag)
-        await self.send({"type": "lag", "seconds": _s(lag)})
+        await self.send(
+            {"type": "lag", "seconds": _s(lag), "dropped_s": _s(self.inbox.dropped_seconds)}
+        )
 
 
 def _s(value: float) -> float:

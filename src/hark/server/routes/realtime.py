@@ -19,12 +19,9 @@ VAD), or at the client's `input_audio_buffer.commit` (manual).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import json
-import logging
 import threading
 import time
 import uuid
@@ -49,14 +46,19 @@ from hark.server.streams import (
     Control,
     Inbox,
     StreamConfig,
+    StreamFailure,
+    Timeline,
     admit,
+    close_with,
     live_options,
     new_session,
     observe_latency,
+    parse_overload,
+    queue_audio,
     release,
+    send_event,
+    supervise,
 )
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["Live"])
 
@@ -65,12 +67,7 @@ BETA_ALIASES = {
 }
 
 
-class RealtimeFailure(Exception):
-    def __init__(self, code: str, message: str, close_code: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.close_code = close_code
+RealtimeFailure = StreamFailure  # an error event, then a close with `close_code`
 
 
 def error_event(
@@ -113,7 +110,8 @@ class RealtimeStream:
         self.state = state
         self.settings = state.settings
         self.id = _id("sess")
-        self.inbox = Inbox(self.settings.live_max_pending_s)
+        self.overload = self.settings.live_overload
+        self.inbox = Inbox(self.settings.live_max_pending_s, self.overload)
         self.cancel = threading.Event()
         self.format: dict[str, Any] = {"type": "audio/pcm", "rate": 24000}
         self.transcription: dict[str, Any] = {"model": "whisper-1"}
@@ -125,7 +123,14 @@ class RealtimeStream:
         }
         self.config = StreamConfig(live_options(state, {}))
         self.decoder: PcmDecoder | G711Decoder | None = None
+        # The processor's side: the session, and what it was built with. A session.update
+        # after audio has arrived reaches it through the inbox and applies from the next item
+        # on (a new LiveSession whose times continue from `offset`).
         self.session: LiveSession | None = None
+        self.offset = 0.0  # session seconds before the current LiveSession
+        self.timeline = Timeline()  # -> the sender's clock, past audio dropped (overload=drop)
+        self.vad = self.turn_detection is not None  # server VAD in the current session
+        self.next_config: tuple[StreamConfig, bool] | None = None
         self.item_id: str | None = None
         self.previous_item: str | None = None
         self.item_text = ""
@@ -147,37 +152,32 @@ class RealtimeStream:
                 )
             )
             return
+        try:
+            self.overload = parse_overload(self.ws.query_params.get("overload", self.overload))
+        except ValueError as exc:
+            await self.fail(RealtimeFailure("invalid_value", str(exc), 1008))
+            return
+        self.inbox = Inbox(self.settings.live_max_pending_s, self.overload)
+        await supervise(self.id, self.created_then_receive(), self.process(), self.fail)
+
+    async def created_then_receive(self) -> None:
         await self.send(
             {"type": "session.created", "event_id": _id("event"), "session": self.describe()}
         )
-        receiver = asyncio.create_task(self.receive())
-        processor = asyncio.create_task(self.process())
-        done, _ = await asyncio.wait({receiver, processor}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (receiver, processor):
-            if task not in done:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        for task in done:
-            exc = task.exception()
-            if isinstance(exc, RealtimeFailure):
-                await self.fail(exc)
-            elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
-                logger.error("realtime stream %s failed", self.id, exc_info=exc)
-                await self.fail(RealtimeFailure("internal_error", "the stream failed", 1011))
+        await self.receive()
 
     def close(self) -> None:
         self.session = None
         self.cancel.set()  # a window of this stream still queued is dropped
-        self.inbox = Inbox(1)
+        self.inbox.clear()
 
     async def fail(self, exc: RealtimeFailure) -> None:
-        with contextlib.suppress(Exception):
-            await self.send(error_event(exc.code, exc.message))
-            await self.ws.close(exc.close_code, exc.message[:120])
+        timeout = self.settings.live_send_timeout_s
+        event = error_event(exc.code, exc.message)
+        await close_with(self.ws, event, exc.close_code, exc.message, timeout)
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self.ws.send_text(json.dumps(event, ensure_ascii=False))
+        await send_event(self.ws, event, self.settings.live_send_timeout_s)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -264,20 +264,15 @@ class RealtimeStream:
             )
 
     async def update(self, session: Any, event_id: str | None, *, beta: bool) -> None:
+        """Validate the whole update, then apply it. Before any audio it shapes the session;
+        after, it applies from the next item on (the item being spoken keeps its settings),
+        except the input format, which cannot change once audio has been decoded with it."""
+
         def bad(message: str, param: str) -> dict[str, Any]:
             return error_event("invalid_value", message, param=param, event_id=event_id)
 
         if not isinstance(session, dict):
             await self.send(bad("session must be an object", "session"))
-            return
-        if self.session is not None:
-            await self.send(
-                error_event(
-                    "session_update_too_late",
-                    "the session is fixed once audio has arrived; open a new one",
-                    event_id=event_id,
-                )
-            )
             return
         if session.get("type", "transcription") != "transcription":
             await self.send(
@@ -289,6 +284,7 @@ class RealtimeStream:
         transcription = audio_in.get("transcription", session.get("input_audio_transcription"))
         missing = object()
         turn = audio_in.get("turn_detection", session.get("turn_detection", missing))
+        new_format = self.format
         if fmt is not None:
             if not isinstance(fmt, dict) or fmt.get("type", "audio/pcm") not in (
                 "audio/pcm",
@@ -311,22 +307,35 @@ class RealtimeStream:
                     )
                 )
                 return
-            self.format = {
+            new_format = {
                 "type": fmt.get("type", "audio/pcm"),
                 **({"rate": rate} if rate != 8000 else {}),
             }
+            if self.decoder is not None and new_format != self.format:
+                await self.send(
+                    error_event(
+                        "session_update_too_late",
+                        f"the input audio format cannot change once audio has arrived (it is "
+                        f"{self.format}); open a new session for another format",
+                        param="session.audio.input.format",
+                        event_id=event_id,
+                    )
+                )
+                return
         values: dict[str, Any] = {}
+        new_transcription = self.transcription
         if transcription is not None:
             if not isinstance(transcription, dict):
                 await self.send(
                     bad("transcription must be an object", "session.audio.input.transcription")
                 )
                 return
-            self.transcription = {k: v for k, v in transcription.items() if v is not None}
+            new_transcription = {k: v for k, v in transcription.items() if v is not None}
             if transcription.get("language"):
                 values["language"] = transcription["language"]
             if transcription.get("prompt"):
                 values["initial_prompt"] = transcription["prompt"]
+        new_turn = self.turn_detection
         if turn is not missing:
             if turn is not None and (
                 not isinstance(turn, dict) or turn.get("type") not in ("server_vad", "semantic_vad")
@@ -338,7 +347,7 @@ class RealtimeStream:
                     )
                 )
                 return
-            self.turn_detection = turn
+            new_turn = turn
         try:
             options = live_options(
                 self.state,
@@ -347,20 +356,28 @@ class RealtimeStream:
                     **values,
                 },
             )
-            td = self.turn_detection or {}
+            td = new_turn or {}
             threshold = td.get("threshold")
             silence = td.get("silence_duration_ms")
             padding = td.get("prefix_padding_ms")
-            self.config = StreamConfig(
+            config = StreamConfig(
                 options,
                 onset=float(threshold) if threshold is not None else None,
                 silence_s=float(silence) / 1000 if silence else None,
                 preroll_s=float(padding) / 1000 if padding is not None else None,
             )
-            new_session(self.state, self.config)  # validates the combination now
+            new_session(self.state, config)  # validates the combination now
         except (ValueError, TypeError) as exc:
             await self.send(bad(str(exc).splitlines()[0][:300], "session"))
             return
+        self.format, self.transcription, self.turn_detection = (
+            new_format,
+            new_transcription,
+            new_turn,
+        )
+        self.config = config
+        if self.decoder is not None:  # audio has arrived: from the next item on
+            await self.inbox.put_control(Control("config", (config, new_turn is not None)))
         name = "transcription_session.updated" if beta else "session.updated"
         await self.send({"type": name, "event_id": _id("event"), "session": self.describe()})
 
@@ -393,7 +410,7 @@ class RealtimeStream:
             )
         samples = self.decoder.feed(data)
         self.audio_since_commit += samples.size
-        await self.inbox.put_audio(samples)
+        await queue_audio(self.state, self.inbox, samples)
 
     # -- the session's events ---------------------------------------------------------------
 
@@ -402,33 +419,70 @@ class RealtimeStream:
             item = await self.inbox.get()
             if self.session is None:
                 self.session = new_session(self.state, self.config, self.cancel)
+                self.vad = self.turn_detection is not None
             session = self.session
             if isinstance(item, Audio):
+                self.timeline.gap(self.offset + session.time, item.gap)
                 events = await session.feed(item.samples, item.arrived)
             elif item.name == "commit":
                 events = [*await session.flush(), Control("item_done")]
+            elif item.name == "config":
+                self.next_config = item.detail
+                events = []
             else:  # clear
                 events = session.clear()
                 self.item_text = ""
                 await self.send({"type": "input_audio_buffer.cleared", "event_id": _id("event")})
             for event in events:
                 await self.emit(session, event)
+            if self.next_config is not None and self.item_id is None:
+                self._next_session()
             await self.report_lag(session)
 
-    def _item(self, start: float) -> str:
+    def _next_session(self) -> None:
+        """A session.update made after audio arrived, between two items: a new LiveSession
+        with the new settings, its times continuing where the last one stopped."""
+        assert self.session is not None and self.next_config is not None
+        config, self.vad = self.next_config
+        self.offset += self.session.time
+        self.session = new_session(self.state, config, self.cancel)
+        self.next_config = None
+
+    async def _item(self, start: float) -> str:
+        """The current item; a new one is announced (conversation.item.added) before any
+        event names it."""
         if self.item_id is None:
             self.item_id, self.item_text, self.item_start = _id("item"), "", start
+            await self.send(
+                {
+                    "type": "conversation.item.added",
+                    "event_id": _id("event"),
+                    "previous_item_id": self.previous_item,
+                    "item": self._item_object(self.item_id, "in_progress", None),
+                }
+            )
         return self.item_id
 
+    @staticmethod
+    def _item_object(item: str, status: str, transcript: str | None) -> dict[str, Any]:
+        return {
+            "id": item,
+            "object": "realtime.item",
+            "type": "message",
+            "role": "user",
+            "status": status,
+            "content": [{"type": "input_audio", "transcript": transcript}],
+        }
+
     async def emit(self, session: LiveSession, event: object) -> None:
-        vad = self.turn_detection is not None
+        vad, offset = self.vad, self.offset
         if isinstance(event, SpeechStarted) and vad:
-            item = self._item(event.time)
+            item = await self._item(offset + event.time)
             await self.send(
                 {
                     "type": "input_audio_buffer.speech_started",
                     "event_id": _id("event"),
-                    "audio_start_ms": round(event.time * 1000),
+                    "audio_start_ms": round(self.timeline.shift(offset + event.time) * 1000),
                     "item_id": item,
                 }
             )
@@ -437,12 +491,14 @@ class RealtimeStream:
                 {
                     "type": "input_audio_buffer.speech_stopped",
                     "event_id": _id("event"),
-                    "audio_end_ms": round(event.time * 1000),
+                    "audio_end_ms": round(
+                        self.timeline.shift(offset + event.time, end=True) * 1000
+                    ),
                     "item_id": self.item_id,
                 }
             )
         elif isinstance(event, Committed):
-            item = self._item(event.words[0].start)
+            item = await self._item(offset + event.words[0].start)
             delta = "".join(w.word for w in event.words)
             delta = delta.lstrip() if not self.item_text else delta
             self.item_text += delta
@@ -463,8 +519,11 @@ class RealtimeStream:
             await self.complete(session)
 
     async def complete(self, session: LiveSession) -> None:
-        """Commit the current item: `committed`, then `completed` with its transcript."""
-        item = self._item(session.time)
+        """Commit the current item: `committed`, `completed` with its transcript, then
+        `conversation.item.done`."""
+        now = self.offset + session.time
+        item = await self._item(now)
+        transcript = self.item_text.strip()
         await self.send(
             {
                 "type": "input_audio_buffer.committed",
@@ -479,11 +538,16 @@ class RealtimeStream:
                 "event_id": _id("event"),
                 "item_id": item,
                 "content_index": 0,
-                "transcript": self.item_text.strip(),
-                "usage": {
-                    "type": "duration",
-                    "seconds": round(max(0.0, session.time - self.item_start), 3),
-                },
+                "transcript": transcript,
+                "usage": {"type": "duration", "seconds": round(max(0.0, now - self.item_start), 3)},
+            }
+        )
+        await self.send(
+            {
+                "type": "conversation.item.done",
+                "event_id": _id("event"),
+                "previous_item_id": self.previous_item,
+                "item": self._item_object(item, "completed", transcript),
             }
         )
         self.previous_item, self.item_id, self.item_text = item, None, ""

@@ -1,0 +1,115 @@
+"""The bounded inbox between a live socket and its session (`hark.server.streams.Inbox`):
+what a hostile or fast client can make it hold. The socket side is tested in
+tests/test_live_streams.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from hark.schema import Segment, Transcript, Word
+from hark.server.streams import MAX_CONTROLS, Audio, Control, Inbox, StreamFailure, Timeline
+
+
+def samples(n: int, value: float = 0.0) -> np.ndarray:
+    return np.full(n, value, dtype=np.float32)
+
+
+def test_drop_keeps_the_newest_audio_and_the_controls_in_order() -> None:
+    async def run() -> None:
+        inbox = Inbox(1.0, "drop")
+        await inbox.put_audio(samples(8000, 1.0))
+        await inbox.put_control(Control("flush"))
+        await inbox.put_audio(samples(8000, 2.0))
+        dropped = await inbox.put_audio(samples(4000, 3.0))  # 0.25 s over the bound
+        assert dropped == 4000 and inbox.dropped_samples == 4000
+        assert inbox.pending_samples == 16000 == inbox.peak_samples
+        first = await inbox.get()
+        assert isinstance(first, Audio) and first.samples.size == 4000  # the oldest, cut
+        assert first.gap == 4000  # ...where the session learns what is missing
+        assert isinstance(await inbox.get(), Control)
+        rest = await inbox.get()
+        assert isinstance(rest, Audio)
+        assert rest.samples.size == 12000 and rest.samples[-1] == 3.0 and rest.gap == 0
+        # A later drop: a whole entry and part of the next go; the gap is carried to it.
+        await inbox.put_audio(samples(16000, 4.0))
+        await inbox.put_audio(samples(8000, 5.0))
+        await inbox.put_audio(samples(16000, 6.0))
+        kept = await inbox.get()
+        assert isinstance(kept, Audio) and kept.gap == 24000 and set(kept.samples) == {6.0}
+
+    asyncio.run(run())
+
+
+def test_wait_blocks_at_the_bound_and_drops_nothing() -> None:
+    async def run() -> None:
+        inbox = Inbox(1.0, "wait")
+        await inbox.put_audio(samples(16000))
+        blocked = asyncio.create_task(inbox.put_audio(samples(1600)))
+        await asyncio.sleep(0.05)
+        assert not blocked.done()
+        await inbox.get()
+        await asyncio.wait_for(blocked, 1)
+        assert inbox.dropped_samples == 0 and inbox.pending_samples == 1600
+
+    asyncio.run(run())
+
+
+def test_tiny_messages_join_into_few_entries() -> None:
+    async def run() -> None:
+        inbox = Inbox(10.0, "drop")
+        for _ in range(16000):  # one sample a message
+            await inbox.put_audio(samples(1))
+        assert inbox.pending_samples == 16000
+        assert inbox.size <= 16000 // 1600 + 1
+
+    asyncio.run(run())
+
+
+def test_repeated_controls_are_one_and_too_many_end_the_stream() -> None:
+    async def run() -> None:
+        inbox = Inbox(10.0, "drop")
+        for _ in range(100):
+            await inbox.put_control(Control("flush"))
+        assert inbox.size == 1
+        await inbox.put_control(Control("config", 1))
+        await inbox.put_control(Control("config", 2))
+        assert inbox.size == 2
+        await inbox.get()
+        latest = await inbox.get()
+        assert isinstance(latest, Control) and latest.detail == 2
+        for _ in range(MAX_CONTROLS):  # alternating: nothing to join
+            await inbox.put_audio(samples(1))
+            await inbox.put_control(Control("flush"))
+        with pytest.raises(StreamFailure) as failure:
+            await inbox.put_audio(samples(1))
+            await inbox.put_control(Control("flush"))
+        assert failure.value.code == "too_many_messages" and failure.value.close_code == 1008
+
+    asyncio.run(run())
+
+
+def test_a_bad_overload_is_refused() -> None:
+    with pytest.raises(ValueError, match="drop or wait"):
+        Inbox(1.0, "block")
+
+
+def test_timeline_puts_times_back_on_the_senders_clock() -> None:
+    timeline = Timeline()
+    timeline.gap(2.0, 16000)  # 1 s dropped at session time 2
+    timeline.gap(5.0, 8000)  # 0.5 s more at 5
+    timeline.gap(6.0, 0)  # nothing dropped: no entry
+    assert timeline.dropped == 1.5
+    assert [timeline.shift(t) for t in (1.0, 2.0, 4.0, 5.0, 7.0)] == [1.0, 3.0, 5.0, 6.5, 8.5]
+    assert timeline.shift(2.0, end=True) == 2.0  # an end at the gap is before it
+    words = [
+        Word(word="a", start=1.5, end=2.0, score=1),
+        Word(word="b", start=2.0, end=2.5, score=1),
+    ]
+    segment = Segment(start=1.5, end=2.5, text="a b", words=words)
+    moved = timeline.transcript(Transcript(segments=[segment], duration=8.0))
+    assert moved.duration == 9.5
+    assert (moved.segments[0].start, moved.segments[0].end) == (1.5, 3.5)
+    assert [(w.start, w.end) for w in moved.segments[0].words] == [(1.5, 2.0), (3.0, 3.5)]
