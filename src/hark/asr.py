@@ -32,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COMPUTE_TYPES", "ChunkResult", "DecodeOptions", "WhisperASR", "resolve_compute_type"]
 CPU_ENCODE_BATCH = 1
+# Prompt lengths (tokens of previous text) a live window's prompt is cut to, keeping its most
+# recent tokens. CTranslate2 decodes a batch only when <|startoftranscript|> sits at the same
+# position in every prompt (its own advice: "adapt the number of previous text tokens"), so
+# streams whose prompts differ share a batch once their prompts have one of these lengths.
+PROMPT_BUCKETS = (0, 4, 8, 16, 32, 64, 128)
+PromptText = str | tuple[int, ...] | None
+"""A chunk's previous text: a string, or its tokens already cut (`WhisperASR.prompt_tokens`)."""
 COMPUTE_TYPES = (
     "default",
     "auto",
@@ -116,6 +123,25 @@ class WhisperASR:
     @property
     def languages(self) -> list[str]:
         return self.model.supported_languages
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Previous-text tokens faster-whisper keeps in a prompt (half the context)."""
+        return int(self.model.max_length // 2 - 1)
+
+    def prompt_tokens(self, text: str | None, *, bucketed: bool = False) -> tuple[int, ...]:
+        """The previous-text tokens the decoder is prompted with for `text` (as many as
+        faster-whisper keeps), cut from the left to the longest of `PROMPT_BUCKETS` that fits
+        when `bucketed` (live windows: their prompts then batch across streams)."""
+        if not text or not text.strip():
+            return ()
+        # Whisper's byte-level BPE encodes text the same way for every language and task.
+        tokens = self.tokenizer("en", "transcribe").encode(" " + text.strip())
+        tokens = tokens[-self.max_prompt_tokens :]
+        if bucketed:
+            keep = max(b for b in PROMPT_BUCKETS if b <= len(tokens))
+            tokens = tokens[len(tokens) - keep :] if keep else []
+        return tuple(tokens)
 
     # -- tokenizers and features -------------------------------------------------------------
 
@@ -222,13 +248,14 @@ class WhisperASR:
         options: DecodeOptions,
         encoded: Sequence[np.ndarray | None] | None = None,
         features: np.ndarray | None = None,
-        prompts: Sequence[str | None] | None = None,
+        prompts: Sequence[PromptText] | None = None,
     ) -> list[ChunkResult]:
         """Decode a batch of chunks (their audio, and each one's language: None = detect).
 
         The chunks may come from different files: the scheduler mixes requests in a batch.
         `prompts`: each chunk's own previous text (None: `options.initial_prompt`), so that
-        requests and live streams with different prompts share a batch.
+        requests and live streams with different prompts share a batch; CTranslate2 needs
+        the same number of previous-text tokens in every item (`prompt_tokens`).
         `encoded` (CPU): encoder outputs already computed for some chunks (language detection
         keeps them), which are then not encoded again. `features`: the chunks' log-mel
         features, when the caller computed them ahead (`Pipeline.decode` overlaps them with
@@ -270,9 +297,12 @@ class WhisperASR:
             self._add_word_times(features, encoder_output, results, options)
         return results
 
-    def _prompt(self, language: str, text: str | None, options: DecodeOptions) -> list[int]:
+    def _prompt(self, language: str, text: PromptText, options: DecodeOptions) -> list[int]:
         tok = self.tokenizer(language, options.task)
-        previous = tok.encode(" " + text.strip()) if text and text.strip() else []
+        if isinstance(text, tuple):
+            previous = list(text)
+        else:
+            previous = tok.encode(" " + text.strip()) if text and text.strip() else []
         return self.model.get_prompt(
             tok, previous, without_timestamps=True, hotwords=options.hotwords
         )
@@ -293,7 +323,7 @@ class WhisperASR:
         indices: list[int],
         chunks: Sequence[SpeechChunk],
         languages: Sequence[str],
-        texts: Sequence[str | None],
+        texts: Sequence[PromptText],
         options: DecodeOptions,
         temperature: float,
     ) -> list[ChunkResult]:

@@ -158,16 +158,21 @@ class Engine:
     ) -> ChunkResult:
         """Decode one <=30 s window of 16 kHz mono audio for a live stream, in the next batch,
         ahead of file chunks and batched with other streams' windows. `prompt`: the stream's
-        committed text so far. Word times are seconds from the window's start."""
+        committed text so far, after the options' own `initial_prompt`; the stream's text is
+        cut to its most recent `PROMPT_BUCKETS` tokens, so that streams whose texts differ
+        share a batch. Word times are seconds from the window's start."""
+        asr = self.pipeline.asr
+        own = asr.prompt_tokens(options.initial_prompt)
+        tokens = (own + asr.prompt_tokens(prompt, bucketed=True))[-asr.max_prompt_tokens :]
         chunk = SpeechChunk(0.0, samples.size / SAMPLE_RATE)
         prepared = PreparedAudio(
             samples,
             [chunk],
             LanguageResult(language, 1.0, []) if language else None,
             options,
-            replace(options.decode(), initial_prompt=prompt),
+            replace(options.decode(), initial_prompt=None),
         )
-        results = self.scheduler.decode(prepared, cancel=cancel, priority="live")
+        results = self.scheduler.decode(prepared, cancel=cancel, priority="live", prompt=tokens)
         return results[0]
 
     # -- lifecycle ------------------------------------------------------------------------------

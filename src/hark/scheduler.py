@@ -46,6 +46,7 @@ class _Request:
     prepared: PreparedAudio
     report: ProgressCallback
     priority: Priority
+    prompt: tuple[int, ...]  # previous-text tokens of every chunk (`WhisperASR.prompt_tokens`)
     languages: list[str | None] = field(init=False)
     results: list[ChunkResult | None] = field(init=False)
     next_chunk: int = 0
@@ -63,11 +64,16 @@ class _Request:
         return not self.cancelled and self.next_chunk < len(self.prepared.chunks)
 
     @property
-    def batch_key(self) -> DecodeOptions:
+    def options(self) -> DecodeOptions:
+        """The decoding options less the prompt (which travels per chunk)."""
+        return replace(self.prepared.decode, initial_prompt=None)
+
+    @property
+    def batch_key(self) -> tuple[DecodeOptions, int]:
         # CTranslate2 needs <|startoftranscript|> at the same position in every item of a
-        # batch, so only requests with the same prompt share one (the prompt itself still
-        # travels per chunk, `transcribe_batch(prompts=)`).
-        return self.prepared.decode
+        # batch: requests share one when their prompts have as many tokens (live windows'
+        # prompts are cut to a few lengths for that), whatever the words.
+        return self.options, len(self.prompt)
 
 
 @dataclass
@@ -154,8 +160,12 @@ class Scheduler:
         report: ProgressCallback = _no_progress,
         cancel: threading.Event | None = None,
         priority: Priority = "bulk",
+        prompt: tuple[int, ...] | None = None,
     ) -> list[ChunkResult]:
         """Decode every chunk of `prepared` in the shared batches; blocks until done.
+
+        `prompt`: previous-text tokens for every chunk (`WhisperASR.prompt_tokens`); default
+        the tokens of `prepared.decode.initial_prompt`, cut to a bucket for live windows.
 
         `report` hears ASR progress from the worker threads (exceptions it raises are logged,
         not propagated: stop a request with `cancel`). Raises CancelledError once `cancel` is
@@ -165,7 +175,10 @@ class Scheduler:
         if not prepared.chunks:
             report(Progress("asr", prepared.duration, prepared.duration))
             return []
-        request = _Request(prepared, report, priority)
+        if prompt is None:
+            text = prepared.decode.initial_prompt
+            prompt = self.asr.prompt_tokens(text, bucketed=priority == "live")
+        request = _Request(prepared, report, priority, prompt)
         with self._cond:
             if self._closing:
                 raise ShuttingDownError("the server is shutting down; retry on another replica", 1)
@@ -285,10 +298,10 @@ class Scheduler:
                 audios,
                 [r.prepared.chunks[i] for r, i in picked],
                 [r.languages[i] for r, i in picked],
-                replace(picked[0][0].batch_key, initial_prompt=None),
+                picked[0][0].options,
                 [r.prepared.take_encoded([i])[0] for r, i in picked],
                 batch.features.result(),
-                prompts=[r.prepared.decode.initial_prompt for r, _ in picked],
+                prompts=[r.prompt for r, _ in picked],
             )
         except Exception as exc:  # the requests in this batch fail, the scheduler goes on
             logger.exception("ASR batch failed")

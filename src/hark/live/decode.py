@@ -30,14 +30,8 @@ def on_engine(
 ) -> ChunkResult:
     """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
     Word times are seconds from the window's start. `prompt` (the stream's finalised text)
-    follows the options' own `initial_prompt`."""
-    return engine.decode_window(
-        samples, options, language=language, prompt=_prompt(options, prompt), cancel=cancel
-    )
-
-
-def _prompt(options: TranscribeOptions, prompt: str | None) -> str | None:
-    return " ".join(p for p in (options.initial_prompt, prompt) if p) or None
+    follows the options' own `initial_prompt`, which is always kept whole."""
+    return engine.decode_window(samples, options, language=language, prompt=prompt, cancel=cancel)
 
 
 def window_words(result: ChunkResult) -> list[LiveWord]:
