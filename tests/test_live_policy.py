@@ -271,3 +271,67 @@ def test_the_cap_bounds_the_buffer_on_speech_without_sentences_or_pauses() -> No
     assert len(got) > 0.9 * len(spoken)
     assert len(got) == len(set(got))  # no word twice
     assert got == sorted(got, key=lambda w: int(w[1:]))  # in order
+
+
+def test_a_block_with_two_pauses_is_finalised_by_one_decode_in_order() -> None:
+    """A server that fell behind feeds everything queued at once: the pauses in it are still
+    found and finalised, each utterance its own final with its own latency origin, with one
+    decode, and each utterance's events come before the next one starts."""
+    a, b, c = spoken_words(5, start=0.5), spoken_words(5, start=4.0), spoken_words(5, start=8.0)
+    b = [LiveWord(" v" + w.word[2:], w.start, w.end) for w in b]
+    script = Script([*a, *b, *c], [(0.5, 2.5), (4.0, 6.0), (8.0, 10.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(session.feed(ramp(0.0, 9.0)))
+    assert len(script.calls) == 1  # both pauses, one window
+    assert script.calls[0][1] == pytest.approx(6.0 + 0.3, abs=0.05)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.segment.text for f in finals] == ["w0 w1 w2 w3 w4", "v0 v1 v2 v3 v4"]
+    assert [f.latency_from for f in finals] == pytest.approx([2.5, 6.0], abs=0.05)
+    kinds = [type(e).__name__ for e in events if not isinstance(e, Partial)]
+    assert kinds == [
+        "SpeechStarted",
+        "SpeechStopped",
+        "Committed",
+        "Final",
+        "UtteranceEnd",
+        "SpeechStarted",
+        "SpeechStopped",
+        "Committed",
+        "Final",
+        "UtteranceEnd",
+        "SpeechStarted",
+    ]
+    # The next block is decoded at once, the newest audio: the third utterance so far.
+    more = asyncio.run(session.feed(ramp(9.0, 0.5)))
+    assert len(script.calls) == 2 and script.calls[1][1] == pytest.approx(9.5)
+    assert any(isinstance(e, Partial) and "w0" in e.text for e in more)
+
+
+@pytest.mark.parametrize("block", [0.1, 1.7, 4.0, 9.0])
+def test_at_most_one_decode_per_block_whatever_its_size(block: float) -> None:
+    """Each `feed` makes at most one decode (the buffer cap aside), so a caller feeding what
+    arrived during the previous decode gets every decode's events at once and never
+    compounds: and the words still come out once, in order, whatever the blocks."""
+    spoken, speech = [], []
+    for k in range(8):  # 2.4 s utterances with 1 s pauses
+        start = 0.5 + 3.4 * k
+        spoken += [LiveWord(f" u{k}w{i}", start + 0.4 * i, start + 0.4 * i + 0.3) for i in range(6)]
+        speech.append((start, start + 2.4))
+    script = Script(spoken, speech)
+    session = LiveSession(script.decode, script.probabilities)
+    events: list[object] = []
+
+    async def push() -> None:
+        t = 0.0
+        while t < 28.0 - 1e-9:
+            n = min(block, 28.0 - t)
+            before = len(script.calls)
+            events.extend(await session.feed(ramp(t, n)))
+            assert len(script.calls) - before <= 1
+            t += n
+        events.extend(await session.end())
+
+    asyncio.run(push())
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    ends = [e for e in events if isinstance(e, UtteranceEnd) and e.reason == "pause"]
+    assert len(ends) == 8

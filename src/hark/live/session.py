@@ -133,6 +133,14 @@ class UtteranceEnd:
 Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | UtteranceEnd
 
 
+@dataclass(frozen=True)
+class _Pause:
+    until: float  # the utterance's audio ends here (the pause plus a little)
+    speech_end: float  # where the pause began
+    index: int  # its place in the block's events (after its SpeechStopped)
+    speech: bool  # speech was heard since the last final (a clear() forgets it)
+
+
 class LiveSession:
     def __init__(
         self,
@@ -162,6 +170,7 @@ class LiveSession:
         self._partial = ""
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
         self._frames = 0  # VAD frames taken by the endpointer
+        self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
 
     # -- public -------------------------------------------------------------------------------
 
@@ -183,17 +192,29 @@ class LiveSession:
         return self._arrivals[-1][1] if self._arrivals else None
 
     async def feed(self, samples: np.ndarray, arrived: float | None = None) -> list[Event]:
+        """Take audio (any length: a server that fell behind passes everything queued at once)
+        and return the events it causes. At most one decode per call, except when the buffer
+        fills up: pauses found in the block are finalised together by one decode of the
+        buffer up to the last of them, and an interim decode is made only when the call made
+        no other. So a caller that feeds whatever arrived while the previous call decoded
+        always decodes the newest audio, skips stale steps, and gets each decode's events as
+        soon as it returns."""
         o = self.options
         events: list[Event] = []
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         # Silero scores the whole block in one call; endpoints are then taken piece by piece.
         probs = self.vad.feed(samples)
         used = 0
+        decoded = False
         step = max(FRAME_SAMPLES, round(o.piece_s * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES)
         for i in range(0, samples.size, step):
             piece = samples[i : i + step]
+            if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s and self._pauses:
+                events = await self._finalize_pauses(events)
+                decoded = True
             if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s:
                 events += await self._cap()
+                decoded = True
             self.buffer.append(piece)
             self.samples += piece.size
             if arrived is not None:
@@ -210,13 +231,24 @@ class LiveSession:
                     events.append(SpeechStarted(change.time))
                 else:
                     events.append(SpeechStopped(change.time))
-                    pad = o.endpoint.preroll_s
-                    events += await self._finalize(change.time + pad, "pause", change.time)
-            if not self._utterance:
+                    # Finalised after the block is read, with the block's other pauses: its
+                    # events go here, before the next utterance's.
+                    until = change.time + o.endpoint.preroll_s
+                    self._pauses.append(_Pause(until, change.time, len(events), self._utterance))
+                    self._utterance = False
+            if not self._utterance and not self._pauses:
                 # Silence: nothing to decode; keep the context and a starting word's onset.
                 keep = max(o.endpoint.preroll_s, o.context_s)
                 self.buffer.drop_before(self.buffer.end - keep)
-        if o.interim and self._utterance and self.buffer.end - self._last_decode_end >= o.step_s:
+        if self._pauses:
+            events = await self._finalize_pauses(events)
+            decoded = True
+        if (
+            not decoded
+            and o.interim
+            and self._utterance
+            and self.buffer.end - self._last_decode_end >= o.step_s
+        ):
             events += await self._interim()
         return events
 
@@ -264,12 +296,42 @@ class LiveSession:
             hypothesis = await self._decode(self.buffer.start, until)
             events += await self._commit(self.policy.flush(hypothesis), sentences=False)
             events += await self._final(len(self.pending), speech_end)
-        self.buffer.drop_before(until - self.options.context_s)
-        self.policy.forget()
         self._utterance = False
-        events += self._set_partial("", until, until, None)
+        events += self._after_final(until)
         events.append(UtteranceEnd(reason))
         return events
+
+    async def _finalize_pauses(self, events: list[Event]) -> list[Event]:
+        """Finalise the utterances ended by the pauses found in this block with one decode of
+        the buffer up to the last pause; each pause's events are put where it was found
+        (after its SpeechStopped), so that an utterance's words, finals and end come before
+        the next utterance's start."""
+        pauses, self._pauses = self._pauses, []
+        until = pauses[-1].until
+        words: list[LiveWord] = []
+        if any(p.speech for p in pauses) or self.pending or self.policy.tentative:
+            words = self.policy.flush(await self._decode(self.buffer.start, until))
+        out: list[Event] = []
+        at = 0
+        for k, pause in enumerate(pauses):
+            out += events[at : pause.index]
+            at = pause.index
+            last = k == len(pauses) - 1
+            mine = words if last else [w for w in words if w.start < pause.until]
+            words = words[len(mine) :]
+            out += await self._commit(mine, sentences=False)
+            out += await self._final(len(self.pending), pause.speech_end)
+            if last:
+                out += self._after_final(until)
+            out.append(UtteranceEnd("pause"))
+        out += events[at:]
+        return out
+
+    def _after_final(self, until: float) -> list[Event]:
+        """Everything up to `until` is final: drop its audio (but the context)."""
+        self.buffer.drop_before(until - self.options.context_s)
+        self.policy.forget()
+        return self._set_partial("", until, until, None)
 
     async def _cap(self) -> list[Event]:
         """The buffer is full of speech without a pause: finalise all but the last second."""
