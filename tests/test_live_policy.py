@@ -335,3 +335,31 @@ def test_at_most_one_decode_per_block_whatever_its_size(block: float) -> None:
     assert final_words(events) == [w.word.strip() for w in spoken]
     ends = [e for e in events if isinstance(e, UtteranceEnd) and e.reason == "pause"]
     assert len(ends) == 8
+
+
+def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began() -> None:
+    """Once a silence inside speech holds `preroll_s`, the buffer is decoded: if the silence
+    becomes a pause, that hypothesis already covers the utterance and the silence after it, so
+    the final needs no decode of its own (a pause costs nothing more than its 0.5 s)."""
+    spoken = spoken_words(10, start=1.0)  # speech 1.0 .. 4.9 s, then silence
+    script = Script(spoken, [(1.0, 5.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events: list[object] = []
+
+    async def push() -> None:
+        t = 0.0
+        while t < 7.0 - 1e-9:
+            before = len(script.calls)
+            got = await session.feed(ramp(t, 0.1))
+            if any(isinstance(e, UtteranceEnd) for e in got):
+                assert len(script.calls) == before  # no decode for the final
+            events.extend(got)
+            t += 0.1
+
+    asyncio.run(push())
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    assert any(isinstance(e, UtteranceEnd) and e.reason == "pause" for e in events)
+    # The last decode ended 0.3-0.4 s into the silence (the early one), none after it.
+    assert 5.3 - 0.05 <= script.calls[-1][1] <= 5.4 + 0.05
+    final = next(e for e in events if isinstance(e, Final))
+    assert final.latency_from == pytest.approx(5.0, abs=0.05)

@@ -171,6 +171,7 @@ class LiveSession:
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
         self._frames = 0  # VAD frames taken by the endpointer
         self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
+        self._heard_until: float | None = None  # end of the window of the policy's hypothesis
 
     # -- public -------------------------------------------------------------------------------
 
@@ -243,14 +244,21 @@ class LiveSession:
         if self._pauses:
             events = await self._finalize_pauses(events)
             decoded = True
-        if (
-            not decoded
-            and o.interim
-            and self._utterance
-            and self.buffer.end - self._last_decode_end >= o.step_s
-        ):
+        if not decoded and o.interim and self._utterance and self._interim_due():
             events += await self._interim()
         return events
+
+    def _interim_due(self) -> bool:
+        """A step of new audio since the last decode, or a silence that may become a pause:
+        decoded once it holds `preroll_s` of the silence, that window holds everything a
+        final decode would, so the final at the pause needs no decode of its own."""
+        if self.buffer.end - self._last_decode_end >= self.options.step_s:
+            return True
+        quiet = self.endpointer.silence_since
+        if quiet is None:
+            return False
+        tail = quiet + self.options.endpoint.preroll_s
+        return self.buffer.end >= tail > self._last_decode_end
 
     async def flush(self) -> list[Event]:
         """Finalise everything heard so far."""
@@ -264,6 +272,7 @@ class LiveSession:
         """Forget the audio not yet final and its tentative words (committed ones stay)."""
         self.buffer.drop_before(self.buffer.end)
         self.policy.forget()
+        self._heard_until = None
         self._utterance = False
         return self._set_partial("", self.buffer.end, self.buffer.end, None)
 
@@ -280,7 +289,9 @@ class LiveSession:
     # -- steps --------------------------------------------------------------------------------
 
     async def _interim(self) -> list[Event]:
-        hypothesis = await self._decode(self.buffer.start, self.buffer.end)
+        end = self.buffer.end
+        hypothesis = await self._decode(self.buffer.start, end)
+        self._heard_until = end
         events = await self._commit(self.policy.update(hypothesis), sentences=True)
         tail = self.pending + self.policy.tentative
         latency_from = None
@@ -309,7 +320,11 @@ class LiveSession:
         pauses, self._pauses = self._pauses, []
         until = pauses[-1].until
         words: list[LiveWord] = []
-        if any(p.speech for p in pauses) or self.pending or self.policy.tentative:
+        heard = self._heard_until is not None and self._heard_until >= until - 0.02
+        if len(pauses) == 1 and heard:
+            # The last interim decoded the utterance and the silence after it: no new decode.
+            words = self.policy.flush(until=until)
+        elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
             words = self.policy.flush(await self._decode(self.buffer.start, until))
         out: list[Event] = []
         at = 0
@@ -331,6 +346,7 @@ class LiveSession:
         """Everything up to `until` is final: drop its audio (but the context)."""
         self.buffer.drop_before(until - self.options.context_s)
         self.policy.forget()
+        self._heard_until = None
         return self._set_partial("", until, until, None)
 
     async def _cap(self) -> list[Event]:
@@ -340,6 +356,7 @@ class LiveSession:
         hypothesis = await self._decode(self.buffer.start, end)
         events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
         events += await self._final(len(self.pending), None)
+        self._heard_until = end
         last = self.policy.last_end or 0.0
         self.buffer.drop_before(max(last - o.context_s, end - o.keep_at_cap_s))
         return events
