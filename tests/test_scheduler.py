@@ -288,3 +288,26 @@ def _release_when_waiting(engine: Engine, gate: threading.Event, count: int) -> 
         gate.set()
 
     threading.Thread(target=release, daemon=True).start()
+
+
+def test_a_padded_live_window_is_encoded_shorter_than_30_s(engine, clips, monkeypatch) -> None:
+    """`encoder_pad_s`: a live window is encoded as its length plus the padding in whole
+    seconds (CTranslate2 takes shorter inputs), a batch at its longest window's length; file
+    chunks and unpadded windows stay 30 s inputs."""
+    asr = engine.pipeline.asr
+    shapes: list[tuple[int, ...]] = []
+    real = asr.encode
+
+    def recording(features):
+        shapes.append(tuple(features.shape))
+        return real(features)
+
+    monkeypatch.setattr(asr, "encode", recording)
+    options = hark.TranscribeOptions(language="en", **FIXED)
+    window = clips[0][: round(16000 * 4.5)]
+    padded = engine.decode_window(window, options, language="en", prompt=None, encoder_pad_s=2)
+    plain = engine.decode_window(window, options, language="en", prompt=None)
+    assert shapes == [(1, asr.n_mels, 700), (1, asr.n_mels, 3000)]
+    assert padded.words and plain.words
+    assert max(w["end"] for w in padded.words) <= 4.5 + 0.02
+    assert asr.encoder_frames(29.5, 2.0) == 3000 and asr.encoder_frames(0.3, 0.0) == 200

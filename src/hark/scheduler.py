@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from hark.admission import ShuttingDownError
-from hark.asr import ChunkResult, DecodeOptions, WhisperASR
+from hark.asr import WINDOW_FRAMES, ChunkResult, DecodeOptions, WhisperASR
 from hark.pipeline import PreparedAudio, Progress, ProgressCallback
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class _Request:
     report: ProgressCallback
     priority: Priority
     prompt: tuple[int, ...]  # previous-text tokens of every chunk (`WhisperASR.prompt_tokens`)
+    frames: int  # the encoder input its chunks need (a batch takes the longest of its own)
     languages: list[str | None] = field(init=False)
     results: list[ChunkResult | None] = field(init=False)
     next_chunk: int = 0
@@ -161,11 +162,14 @@ class Scheduler:
         cancel: threading.Event | None = None,
         priority: Priority = "bulk",
         prompt: tuple[int, ...] | None = None,
+        frames: int = WINDOW_FRAMES,
     ) -> list[ChunkResult]:
         """Decode every chunk of `prepared` in the shared batches; blocks until done.
 
         `prompt`: previous-text tokens for every chunk (`WhisperASR.prompt_tokens`); default
         the tokens of `prepared.decode.initial_prompt`, cut to a bucket for live windows.
+        `frames`: the encoder input its chunks need, when shorter than Whisper's 30 s
+        (`WhisperASR.encoder_frames`); a batch is encoded at the longest of its chunks'.
 
         `report` hears ASR progress from the worker threads (exceptions it raises are logged,
         not propagated: stop a request with `cancel`). Raises CancelledError once `cancel` is
@@ -178,7 +182,7 @@ class Scheduler:
         if prompt is None:
             text = prepared.decode.initial_prompt
             prompt = self.asr.prompt_tokens(text, bucketed=priority == "live")
-        request = _Request(prepared, report, priority, prompt)
+        request = _Request(prepared, report, priority, prompt, frames)
         with self._cond:
             if self._closing:
                 raise ShuttingDownError("the server is shutting down; retry on another replica", 1)
@@ -235,7 +239,8 @@ class Scheduler:
         features: Future[np.ndarray | None] = Future()
         if self.overlap_features:
             audios = [r.prepared.chunks[i].audio(r.prepared.samples) for r, i in picked]
-            return _Batch(picked, self._features.submit(self.asr.features, audios))
+            frames = max(r.frames for r, _ in picked)
+            return _Batch(picked, self._features.submit(self.asr.features, audios, frames))
         features.set_result(None)
         return _Batch(picked, features)
 
@@ -302,6 +307,7 @@ class Scheduler:
                 [r.prepared.take_encoded([i])[0] for r, i in picked],
                 batch.features.result(),
                 prompts=[r.prompt for r, _ in picked],
+                frames=max(r.frames for r, _ in picked),
             )
         except Exception as exc:  # the requests in this batch fail, the scheduler goes on
             logger.exception("ASR batch failed")

@@ -19,6 +19,9 @@ from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.server.state import ServerState
 
+ENCODER_PAD_S: float | None = None
+"""Live windows are encoded with this much padding instead of as 30 s inputs (None: 30 s)."""
+
 
 def on_engine(
     engine: Engine,
@@ -27,11 +30,19 @@ def on_engine(
     language: str | None,
     prompt: str | None,
     cancel: threading.Event | None = None,
+    encoder_pad_s: float | None = None,
 ) -> ChunkResult:
     """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
     Word times are seconds from the window's start. `prompt` (the stream's finalised text)
     follows the options' own `initial_prompt`, which is always kept whole."""
-    return engine.decode_window(samples, options, language=language, prompt=prompt, cancel=cancel)
+    return engine.decode_window(
+        samples,
+        options,
+        language=language,
+        prompt=prompt,
+        cancel=cancel,
+        encoder_pad_s=encoder_pad_s,
+    )
 
 
 def window_words(result: ChunkResult) -> list[LiveWord]:
@@ -45,7 +56,10 @@ def window_words(result: ChunkResult) -> list[LiveWord]:
 
 
 def engine_decoder(
-    engine: Engine, options: TranscribeOptions, cancel: threading.Event | None = None
+    engine: Engine,
+    options: TranscribeOptions,
+    cancel: threading.Event | None = None,
+    encoder_pad_s: float | None = ENCODER_PAD_S,
 ) -> WindowDecoder:
     """A session decoder on an engine of one's own (no server)."""
 
@@ -53,7 +67,7 @@ def engine_decoder(
         samples: np.ndarray, prompt: str | None, language: str | None
     ) -> DecodedWindow:
         result = await asyncio.to_thread(
-            on_engine, engine, samples, options, language, prompt, cancel
+            on_engine, engine, samples, options, language, prompt, cancel, encoder_pad_s
         )
         return DecodedWindow(window_words(result), result.language)
 
