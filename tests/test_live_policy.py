@@ -363,3 +363,19 @@ def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began() -> N
     assert 5.3 - 0.05 <= script.calls[-1][1] <= 5.4 + 0.05
     final = next(e for e in events if isinstance(e, Final))
     assert final.latency_from == pytest.approx(5.0, abs=0.05)
+
+
+def test_commit_sentences_keeps_an_unfinished_sentence_revisable() -> None:
+    from hark.live.policy import PolicyOptions
+
+    text = "so we went. and then we"
+    policy = CommitPolicy(PolicyOptions(commit="sentences"))
+    policy.update(words(text))
+    committed = policy.update(words(text + " left"))
+    assert [w.word for w in committed] == [" so", " we", " went."]
+    assert [w.key for w in policy.tentative] == ["and", "then", "we", "left"]
+    assert policy.update(words(text + " left the")) == []  # no sentence end agreed since
+    held = CommitPolicy(PolicyOptions(commit="pauses"))
+    held.update(words(text))
+    assert held.update(words(text)) == [] and len(held.tentative) == 6
+    assert [w.key for w in held.flush()][-1] == "we"
