@@ -24,8 +24,8 @@ same words whatever the machine's load:
 
 Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 `max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
-`beam` (beam size) and `pad` (encoder padding, s); all run in one process on one loaded model,
-so their counts and WERs compare side by side.
+`beam` (beam size) and `pad` (encoder padding, s, or `none` for 30 s inputs); all run in one
+process on one loaded model, so their counts and WERs compare side by side.
 
     .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
     .venv/bin/python bench/live_replay.py --cost 0.2,0.03,0.02 --config a: --config b:pad=3
@@ -74,7 +74,7 @@ class Config:
     name: str
     options: object  # SessionOptions
     beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
-    pad: float | None = None  # encoder padding (s) instead of 30 s inputs (`encoder_pad_s`)
+    pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
 
 
 def parse_config(spec: str) -> Config:
@@ -87,7 +87,8 @@ def parse_config(spec: str) -> Config:
         key, _, value = item.partition("=")
         values[key] = value
     beam = int(values.pop("beam", 1))
-    pad = float(values.pop("pad")) if "pad" in values else None
+    given = values.pop("pad", "default")
+    pad = given if given == "default" else None if given == "none" else float(given)
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
     policy.update({k: values.pop(k) for k in ("commit",) if k in values})
     typed = {}
@@ -111,7 +112,13 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
 
     run = Run(config.name)
     options = config.options
-    padded = {"encoder_pad_s": config.pad} if config.pad is not None else {}
+    import hark.live.decode
+
+    # The tree's own default unless the config names one (a tree before the option has none).
+    pad = (
+        getattr(hark.live.decode, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
+    )
+    padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
     inner = engine_decoder(
         engine, TranscribeOptions(language="en", beam_size=config.beam), **padded
     )
@@ -122,9 +129,7 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
         run.window_s += samples.size / RATE
         before = run.encoder_s
         run.encoder_s += (
-            30.0
-            if config.pad is None
-            else WhisperASR.encoder_frames(samples.size / RATE, config.pad) / 100
+            30.0 if pad is None else WhisperASR.encoder_frames(samples.size / RATE, pad) / 100
         )
         started = time.perf_counter()
         decoded = await inner(samples, prompt, language)
