@@ -379,3 +379,25 @@ def test_commit_sentences_keeps_an_unfinished_sentence_revisable() -> None:
     held.update(words(text))
     assert held.update(words(text)) == [] and len(held.tentative) == 6
     assert [w.key for w in held.flush()][-1] == "we"
+
+
+def test_a_reused_hypothesis_keeps_a_last_word_stretched_past_the_pause() -> None:
+    """Whisper often ends a window's last word at the window's end: the final made from the
+    decode at the start of the silence keeps that word (found by the timing-free replay of
+    the long form: one word lost at almost every pause)."""
+    spoken = spoken_words(10, start=1.0)
+    script = Script(spoken, [(1.0, 5.0)])
+
+    async def stretching(samples: np.ndarray, prompt: str | None, language: str | None):
+        decoded = await script.decode(samples, prompt, language)
+        words = list(decoded.words)
+        if words:  # stretched to the window's end, and heard right only with the silence
+            last = words[-1]
+            t1 = float(samples[0]) / RAMP + samples.size / SR
+            text = last.word if t1 > 5.3 else last.word[:2] + "-"
+            words[-1] = LiveWord(text, last.start, samples.size / SR)
+        return DecodedWindow(words, "en")
+
+    session = LiveSession(stretching, script.probabilities)
+    events = asyncio.run(run(session, 7.0))
+    assert final_words(events) == [w.word.strip() for w in spoken]

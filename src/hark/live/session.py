@@ -323,7 +323,9 @@ class LiveSession:
         heard = self._heard_until is not None and self._heard_until >= until - 0.02
         if len(pauses) == 1 and heard:
             # The last interim decoded the utterance and the silence after it: no new decode.
-            words = self.policy.flush(until=until)
+            # All its words are the utterance's (Whisper often stretches the last word's end
+            # to the window's end, past `until`: cutting there would lose it).
+            words = self.policy.flush()
         elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
             words = self.policy.flush(await self._decode(self.buffer.start, until))
         out: list[Event] = []
