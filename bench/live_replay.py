@@ -4,15 +4,18 @@ latencies on a virtual clock.
 A `LiveSession` is fed the shared long form (`hark.dev.real_speech`: the reference clips with
 0.3/2/6 s gaps, 126 s) in 100 ms blocks through `engine_decoder` on the real Whisper base
 (CPU int8, 2 threads, language en, beam 1), as the server feeds it, but nothing here reads a
-clock to decide anything, so two runs of one configuration make the same decodes and the
-same words whatever the machine's load:
+clock to decide anything (and CTranslate2's sampling seed is fixed for the temperature
+fallback), so two runs of one configuration should make the same decodes and words whatever
+the machine's load (`--cost cpu` excepted):
 
 - counts: decodes and window seconds (audio decoded) per second of audio, and the encoder
   seconds (every window is encoded as a 30 s input, unless `pad=` shortens it);
 - streaming WER of the finals against the references, and the same engine's offline
   `transcribe` (beam 1 and beam 5) on the same audio, scored with `hark.dev.accuracy`;
 - a virtual clock (`--cost A,B,C`): each decode costs A + B x window seconds + C x encoder
-  seconds of virtual time;
+  seconds of virtual time; `--cost cpu`: the decode's own process CPU time divided by the
+  model's 2 threads (what it would take on 2 idle cores; load changes it far less than it
+  changes wall time);
   audio arrives at real-time pace on that clock and the session is fed, as the server's inbox
   does, everything that arrived while it decoded, in one block. Final latency, as
   bench/stream.py counts it: virtual time of the first final reaching a clip's end (less
@@ -62,6 +65,7 @@ class Run:
     window_s: float = 0.0
     encoder_s: float = 0.0  # encoder input seconds (30 per window unless padded shorter)
     decode_wall_s: float = 0.0
+    decode_cpu_s: float = 0.0  # process CPU time during decodes (all threads)
     text: str = ""
     finals: list[tuple[float, float]] = field(default_factory=list)  # (segment end, emitted at)
     pause_latency: list[float] = field(default_factory=list)  # pause start -> its final
@@ -103,13 +107,18 @@ def parse_config(spec: str) -> Config:
     return Config(name or "default", options, beam, pad)
 
 
-async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...]) -> Run:
+async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
+    import ctranslate2
+
     from hark.asr import WhisperASR
     from hark.live.decode import engine_decoder
     from hark.live.session import Final, LiveSession
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities
 
+    # The temperature fallback samples: without a fixed seed two runs of one configuration
+    # differ wherever a window falls back (seen: 14.4 % and 23.7 % WER for the same code).
+    ctranslate2.set_random_seed(0)
     run = Run(config.name)
     options = config.options
     import hark.live.decode
@@ -131,11 +140,16 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
         run.encoder_s += (
             30.0 if pad is None else WhisperASR.encoder_frames(samples.size / RATE, pad) / 100
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         decoded = await inner(samples, prompt, language)
         run.decode_wall_s += time.perf_counter() - started
+        spent = time.process_time() - cpu
+        run.decode_cpu_s += spent
         encoded = run.encoder_s - before
-        clock[0] += cost[0] + cost[1] * samples.size / RATE + cost[2] * encoded
+        if cost is None:  # the decode's own CPU time, spread over the model's threads
+            clock[0] += spent / THREADS
+        else:
+            clock[0] += cost[0] + cost[1] * samples.size / RATE + cost[2] * encoded
         return decoded
 
     session = LiveSession(
@@ -187,7 +201,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append", default=[], help="name:key=value,...")
     parser.add_argument(
-        "--cost", default="0,0,0", help="virtual s per decode: A,B,C (A + B x win + C x encoder s)"
+        "--cost",
+        default="0,0,0",
+        help="virtual s per decode: A,B,C (A + B x win + C x encoder s), or cpu (measured)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="configs alternate per round")
     parser.add_argument("--no-offline", action="store_true")
@@ -202,7 +218,7 @@ def main() -> None:
         real_whisper_base(), device="cpu", compute_type="int8", cpu_threads=THREADS
     )
     prog = program(0, args.seconds)
-    cost = (*(float(x) for x in args.cost.split(",")), 0.0, 0.0)[:3]
+    cost = None if args.cost == "cpu" else (*(float(x) for x in args.cost.split(",")), 0, 0)[:3]
     configs = [parse_config(s) for s in (args.config or ["default:"])]
     reference = normalize_words(prog.reference)
     print(f"long form {prog.audio.size / RATE:.1f} s, {len(reference)} words, cost {cost}")
@@ -219,7 +235,7 @@ def main() -> None:
     print(
         "config | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | clip-end final "
         "p50/p95 | pause final p50/p95 | lag max / last third | decode wall s/s (latencies and "
-        "lag: virtual s)"
+        "lag: virtual s) | decode CPU s/s"
     )
     for round_ in range(1, args.rounds + 1):
         for config in configs:
@@ -236,7 +252,7 @@ def main() -> None:
                 f"{statistics.median(run.pause_latency) if run.pause_latency else float('nan'):.2f}"
                 f" / {p95(run.pause_latency):.2f} | "
                 f"{max(run.lags):.2f} / {statistics.fmean(third):.2f} | "
-                f"{run.decode_wall_s / audio_s:.2f}",
+                f"{run.decode_wall_s / audio_s:.2f} | {run.decode_cpu_s / audio_s:.2f}",
                 flush=True,
             )
     engine.close()

@@ -19,11 +19,12 @@ from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.server.state import ServerState
 
-ENCODER_PAD_S: float | None = 5.0
+ENCODER_PAD_S: float | None = 10.0
 """Live windows are encoded as their length plus this much padding (whole seconds, at most
 30 s) instead of as 30 s inputs (None). Measured on the long form with the real base
-(bench/live_replay.py): 5 s keeps the words (WER 12.6 % vs 14.4 % at 30 s) with 2.5x fewer
-encoder seconds; 2 s makes Whisper loop (62 %, 140 insertions)."""
+(bench/live_replay.py, docs/benchmarks.md): with 2 s Whisper loops (140 inserted words), with
+5 s it looped in 1 run of 4 (135), with 10 s not in 2 runs, at 1.7x less decode CPU than
+30 s inputs; the words otherwise differ within the run-to-run spread."""
 
 
 def on_engine(

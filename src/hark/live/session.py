@@ -62,6 +62,8 @@ class SessionOptions:
         words are already final and are dropped from the hypothesis): Whisper writes a short
         phrase heard alone as a shout ("ASK NOT!"), the same words after context normally.
     interim: decode while speech goes on (partials, commits); False: finals at pauses only.
+    early_final: decode once a silence inside speech holds `endpoint.preroll_s`, and finalise
+        a pause from that decode (no decode of its own at the pause).
     """
 
     step_s: float = 1.0
@@ -72,6 +74,7 @@ class SessionOptions:
     prompt_chars: int = 200
     context_s: float = 3.0
     interim: bool = True
+    early_final: bool = True
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -255,7 +258,7 @@ class LiveSession:
         if self.buffer.end - self._last_decode_end >= self.options.step_s:
             return True
         quiet = self.endpointer.silence_since
-        if quiet is None:
+        if quiet is None or not self.options.early_final:
             return False
         tail = quiet + self.options.endpoint.preroll_s
         return self.buffer.end >= tail > self._last_decode_end
@@ -321,6 +324,7 @@ class LiveSession:
         until = pauses[-1].until
         words: list[LiveWord] = []
         heard = self._heard_until is not None and self._heard_until >= until - 0.02
+        heard = heard and self.options.early_final
         if len(pauses) == 1 and heard:
             # The last interim decoded the utterance and the silence after it: no new decode.
             # All its words are the utterance's (Whisper often stretches the last word's end
