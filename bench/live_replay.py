@@ -6,7 +6,8 @@ A `LiveSession` is fed the shared long form (`hark.dev.real_speech`: the referen
 (CPU int8, 2 threads, language en, beam 1), as the server feeds it, but nothing here reads a
 clock to decide anything (and CTranslate2's sampling seed is fixed for the temperature
 fallback), so two runs of one configuration should make the same decodes and words whatever
-the machine's load (`--cost cpu` excepted):
+the machine's load (`--cost cpu` excepted; but see docs/benchmarks.md, 2026-12-01: the WER
+of one configuration still differed between runs once):
 
 - counts: decodes and window seconds (audio decoded) per second of audio, and the encoder
   seconds (every window is encoded as a 30 s input, unless `pad=` shortens it);
@@ -116,8 +117,8 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities
 
-    # The temperature fallback samples: without a fixed seed two runs of one configuration
-    # differ wherever a window falls back (seen: 14.4 % and 23.7 % WER for the same code).
+    # The temperature fallback samples: a fixed seed, so that it cannot make runs differ
+    # (runs still differed once: docs/benchmarks.md, 2026-12-01).
     ctranslate2.set_random_seed(0)
     run = Run(config.name)
     options = config.options

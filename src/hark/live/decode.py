@@ -23,7 +23,7 @@ ENCODER_PAD_S: float | None = 10.0
 """Live windows are encoded as their length plus this much padding (whole seconds, at most
 30 s) instead of as 30 s inputs (None). Measured on the long form with the real base
 (bench/live_replay.py, docs/benchmarks.md): with 2 s Whisper loops (140 inserted words), with
-5 s it looped in 1 run of 4 (135), with 10 s not in 2 runs, at 1.7x less decode CPU than
+5 s it looped in 1 run of 4 (135), with 10 s not in 3 runs, at 1.7x less decode CPU than
 30 s inputs; the words otherwise differ within the run-to-run spread."""
 
 
