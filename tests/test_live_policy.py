@@ -271,3 +271,133 @@ def test_the_cap_bounds_the_buffer_on_speech_without_sentences_or_pauses() -> No
     assert len(got) > 0.9 * len(spoken)
     assert len(got) == len(set(got))  # no word twice
     assert got == sorted(got, key=lambda w: int(w[1:]))  # in order
+
+
+def test_a_block_with_two_pauses_is_finalised_by_one_decode_in_order() -> None:
+    """A server that fell behind feeds everything queued at once: the pauses in it are still
+    found and finalised, each utterance its own final with its own latency origin, with one
+    decode, and each utterance's events come before the next one starts."""
+    a, b, c = spoken_words(5, start=0.5), spoken_words(5, start=4.0), spoken_words(5, start=8.0)
+    b = [LiveWord(" v" + w.word[2:], w.start, w.end) for w in b]
+    script = Script([*a, *b, *c], [(0.5, 2.5), (4.0, 6.0), (8.0, 10.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(session.feed(ramp(0.0, 9.0)))
+    assert len(script.calls) == 1  # both pauses, one window
+    assert script.calls[0][1] == pytest.approx(6.0 + 0.3, abs=0.05)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.segment.text for f in finals] == ["w0 w1 w2 w3 w4", "v0 v1 v2 v3 v4"]
+    assert [f.latency_from for f in finals] == pytest.approx([2.5, 6.0], abs=0.05)
+    kinds = [type(e).__name__ for e in events if not isinstance(e, Partial)]
+    assert kinds == [
+        "SpeechStarted",
+        "SpeechStopped",
+        "Committed",
+        "Final",
+        "UtteranceEnd",
+        "SpeechStarted",
+        "SpeechStopped",
+        "Committed",
+        "Final",
+        "UtteranceEnd",
+        "SpeechStarted",
+    ]
+    # The next block is decoded at once, the newest audio: the third utterance so far.
+    more = asyncio.run(session.feed(ramp(9.0, 0.5)))
+    assert len(script.calls) == 2 and script.calls[1][1] == pytest.approx(9.5)
+    assert any(isinstance(e, Partial) and "w0" in e.text for e in more)
+
+
+@pytest.mark.parametrize("block", [0.1, 1.7, 4.0, 9.0])
+def test_at_most_one_decode_per_block_whatever_its_size(block: float) -> None:
+    """Each `feed` makes at most one decode (the buffer cap aside), so a caller feeding what
+    arrived during the previous decode gets every decode's events at once and never
+    compounds: and the words still come out once, in order, whatever the blocks."""
+    spoken, speech = [], []
+    for k in range(8):  # 2.4 s utterances with 1 s pauses
+        start = 0.5 + 3.4 * k
+        spoken += [LiveWord(f" u{k}w{i}", start + 0.4 * i, start + 0.4 * i + 0.3) for i in range(6)]
+        speech.append((start, start + 2.4))
+    script = Script(spoken, speech)
+    session = LiveSession(script.decode, script.probabilities)
+    events: list[object] = []
+
+    async def push() -> None:
+        t = 0.0
+        while t < 28.0 - 1e-9:
+            n = min(block, 28.0 - t)
+            before = len(script.calls)
+            events.extend(await session.feed(ramp(t, n)))
+            assert len(script.calls) - before <= 1
+            t += n
+        events.extend(await session.end())
+
+    asyncio.run(push())
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    ends = [e for e in events if isinstance(e, UtteranceEnd) and e.reason == "pause"]
+    assert len(ends) == 8
+
+
+def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began() -> None:
+    """Once a silence inside speech holds `preroll_s`, the buffer is decoded: if the silence
+    becomes a pause, that hypothesis already covers the utterance and the silence after it, so
+    the final needs no decode of its own (a pause costs nothing more than its 0.5 s)."""
+    spoken = spoken_words(10, start=1.0)  # speech 1.0 .. 4.9 s, then silence
+    script = Script(spoken, [(1.0, 5.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events: list[object] = []
+
+    async def push() -> None:
+        t = 0.0
+        while t < 7.0 - 1e-9:
+            before = len(script.calls)
+            got = await session.feed(ramp(t, 0.1))
+            if any(isinstance(e, UtteranceEnd) for e in got):
+                assert len(script.calls) == before  # no decode for the final
+            events.extend(got)
+            t += 0.1
+
+    asyncio.run(push())
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    assert any(isinstance(e, UtteranceEnd) and e.reason == "pause" for e in events)
+    # The last decode ended 0.3-0.4 s into the silence (the early one), none after it.
+    assert 5.3 - 0.05 <= script.calls[-1][1] <= 5.4 + 0.05
+    final = next(e for e in events if isinstance(e, Final))
+    assert final.latency_from == pytest.approx(5.0, abs=0.05)
+
+
+def test_commit_sentences_keeps_an_unfinished_sentence_revisable() -> None:
+    from hark.live.policy import PolicyOptions
+
+    text = "so we went. and then we"
+    policy = CommitPolicy(PolicyOptions(commit="sentences"))
+    policy.update(words(text))
+    committed = policy.update(words(text + " left"))
+    assert [w.word for w in committed] == [" so", " we", " went."]
+    assert [w.key for w in policy.tentative] == ["and", "then", "we", "left"]
+    assert policy.update(words(text + " left the")) == []  # no sentence end agreed since
+    held = CommitPolicy(PolicyOptions(commit="pauses"))
+    held.update(words(text))
+    assert held.update(words(text)) == [] and len(held.tentative) == 6
+    assert [w.key for w in held.flush()][-1] == "we"
+
+
+def test_a_reused_hypothesis_keeps_a_last_word_stretched_past_the_pause() -> None:
+    """Whisper often ends a window's last word at the window's end: the final made from the
+    decode at the start of the silence keeps that word (found by the timing-free replay of
+    the long form: one word lost at almost every pause)."""
+    spoken = spoken_words(10, start=1.0)
+    script = Script(spoken, [(1.0, 5.0)])
+
+    async def stretching(samples: np.ndarray, prompt: str | None, language: str | None):
+        decoded = await script.decode(samples, prompt, language)
+        words = list(decoded.words)
+        if words:  # stretched to the window's end, and heard right only with the silence
+            last = words[-1]
+            t1 = float(samples[0]) / RAMP + samples.size / SR
+            text = last.word if t1 > 5.3 else last.word[:2] + "-"
+            words[-1] = LiveWord(text, last.start, samples.size / SR)
+        return DecodedWindow(words, "en")
+
+    session = LiveSession(stretching, script.probabilities)
+    events = asyncio.run(run(session, 7.0))
+    assert final_words(events) == [w.word.strip() for w in spoken]

@@ -182,8 +182,8 @@ def test_cancel_stops_at_the_next_stage_boundary(engine, clips) -> None:
 
 
 def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> None:
-    """A live window submitted while a long file decodes is in the very next batch; windows
-    with different prompts go in separate batches (CTranslate2 needs the start token at one
+    """A live window submitted while a long file decodes is in the very next batch; the
+    prompts in one batch have as many tokens (CTranslate2 needs the start token at one
     position in a batch)."""
     shared = Engine(engine.pipeline, batch_size=2)
     batches: list[list[str | None]] = []
@@ -220,41 +220,94 @@ def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> Non
     assert all(w.chunk.start == 0.0 for w in windows)
     # Each window waited at most for the batch running when it arrived, plus its own.
     assert after - before <= 3
-    live = [b for b in batches if "first stream" in b or "second stream" in b]
-    assert live and all(len(set(b)) == 1 for b in live), live
+    assert batches and all(len({len(p) for p in b}) == 1 for b in batches), batches
 
 
-def test_admission_queues_then_refuses_with_retry_after(engine, clips) -> None:
-    """One slot, one waiting place: the second request waits, the third is refused at once
-    with a Retry-After estimate; a job, in its own lane, runs anyway."""
-    shared = Engine(engine.pipeline, max_requests=1, queue_size=1, job_slots=1)
-    started = threading.Event()
-    results: list[object] = []
-
-    def run(**kwargs) -> None:
-        results.append(shared.transcribe(clips[0], language="en", **FIXED, **kwargs))
-
+def test_live_windows_with_different_prompts_share_one_batch(test_models, clips, monkeypatch):
+    """Two streams' windows whose prompts differ (words and token counts) decode in one batch,
+    their prompts cut to the same bucket, and each gets what it gets decoded alone."""
+    engine = hark.load_engine(test_models / "whisper-base", device="cpu", compute_type="int8")
+    asr = engine.pipeline.asr
+    prompts = [
+        "And so my fellow Americans, ask not what your country can do for you.",
+        "He hoped there would be stew for dinner, turnips and carrots and bruised potatoes.",
+    ]
+    full = [asr.prompt_tokens(p) for p in prompts]
+    cut = [asr.prompt_tokens(p, bucketed=True) for p in prompts]
+    assert len(full[0]) != len(full[1]) and len(cut[0]) == len(cut[1]) == 16
+    assert all(c == f[-16:] for c, f in zip(cut, full, strict=True))  # the most recent kept
+    options = hark.TranscribeOptions(language="en", **FIXED)
+    windows = [clips[0][: 16000 * 5], clips[2][: 16000 * 4]]
     try:
-        first = threading.Thread(
-            target=lambda: results.append(
-                shared.transcribe(
-                    np.concatenate(clips), language="en", progress=lambda p: started.set(), **FIXED
+        alone = [
+            engine.decode_window(w, options, language="en", prompt=p)
+            for w, p in zip(windows, prompts, strict=True)
+        ]
+        batches: list[list[tuple[int, ...]]] = []
+        gate = threading.Event()
+        real = asr.transcribe_batch
+
+        def gated(audios, chunks, languages, *rest, prompts=None, **kw):
+            gate.wait(60)  # the first batch holds the worker until both windows are queued
+            batches.append(list(prompts or []))
+            return real(audios, chunks, languages, *rest, prompts=prompts, **kw)
+
+        monkeypatch.setattr(asr, "transcribe_batch", gated)
+        before = engine.scheduler.stats()
+        with ThreadPoolExecutor(3) as pool:
+            other = hark.TranscribeOptions(language="en", **{**FIXED, "max_new_tokens": 8})
+            blocker = pool.submit(
+                engine.decode_window, windows[0], other, language="en", prompt=None
+            )
+            while engine.scheduler.stats().waiting_chunks:  # the blocker is in its batch
+                time.sleep(0.01)
+            _release_when_waiting(engine, gate, 2)
+            mixed = list(
+                pool.map(
+                    lambda wp: engine.decode_window(wp[0], options, language="en", prompt=wp[1]),
+                    zip(windows, prompts, strict=True),
                 )
             )
-        )
-        first.start()
-        started.wait(10)
-        second = threading.Thread(target=run)
-        second.start()
-        while shared.admission.lane("requests").stats().waiting == 0:
-            time.sleep(0.01)
-        with pytest.raises(QueueFullError) as refused:
-            shared.transcribe(clips[0], language="en", **FIXED)
-        assert refused.value.retry_after >= 1
-        patient = threading.Thread(target=run, kwargs={"lane": "jobs"})
-        patient.start()
-        for thread in (first, second, patient):
-            thread.join(120)
+            blocker.result()
+        after = engine.scheduler.stats()
     finally:
-        shared.close()
-    assert len(results) == 3
+        engine.close()
+    assert after.batches - before.batches == 2, batches  # the blocker's, then both windows
+    assert batches[-1] == cut, batches
+    assert [r.text for r in mixed] == [r.text for r in alone]
+    assert [r.tokens for r in mixed] == [r.tokens for r in alone]
+
+
+def _release_when_waiting(engine: Engine, gate: threading.Event, count: int) -> None:
+    """Set `gate` (from another thread) once `count` chunks wait in the scheduler."""
+
+    def release() -> None:
+        deadline = time.monotonic() + 60
+        while engine.scheduler.stats().waiting_chunks < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.set()
+
+    threading.Thread(target=release, daemon=True).start()
+
+
+def test_a_padded_live_window_is_encoded_shorter_than_30_s(engine, clips, monkeypatch) -> None:
+    """`encoder_pad_s`: a live window is encoded as its length plus the padding in whole
+    seconds (CTranslate2 takes shorter inputs), a batch at its longest window's length; file
+    chunks and unpadded windows stay 30 s inputs."""
+    asr = engine.pipeline.asr
+    shapes: list[tuple[int, ...]] = []
+    real = asr.encode
+
+    def recording(features):
+        shapes.append(tuple(features.shape))
+        return real(features)
+
+    monkeypatch.setattr(asr, "encode", recording)
+    options = hark.TranscribeOptions(language="en", **FIXED)
+    window = clips[0][: round(16000 * 4.5)]
+    padded = engine.decode_window(window, options, language="en", prompt=None, encoder_pad_s=2)
+    plain = engine.decode_window(window, options, language="en", prompt=None)
+    assert shapes == [(1, asr.n_mels, 700), (1, asr.n_mels, 3000)]
+    assert padded.words and plain.words
+    assert max(w["end"] for w in padded.words) <= 4.5 + 0.02
+    assert asr.encoder_frames(29.5, 2.0) == 3000 and asr.encoder_frames(0.3, 0.0) == 200

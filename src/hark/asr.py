@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COMPUTE_TYPES", "ChunkResult", "DecodeOptions", "WhisperASR", "resolve_compute_type"]
 CPU_ENCODE_BATCH = 1
+WINDOW_FRAMES = 3000  # Whisper's 30 s input, in 10 ms feature frames
+FRAMES_PER_SECOND = 100
+# Prompt lengths (tokens of previous text) a live window's prompt is cut to, keeping its most
+# recent tokens. CTranslate2 decodes a batch only when <|startoftranscript|> sits at the same
+# position in every prompt (its own advice: "adapt the number of previous text tokens"), so
+# streams whose prompts differ share a batch once their prompts have one of these lengths.
+PROMPT_BUCKETS = (0, 4, 8, 16, 32, 64, 128)
+PromptText = str | tuple[int, ...] | None
+"""A chunk's previous text: a string, or its tokens already cut (`WhisperASR.prompt_tokens`)."""
 COMPUTE_TYPES = (
     "default",
     "auto",
@@ -117,6 +126,25 @@ class WhisperASR:
     def languages(self) -> list[str]:
         return self.model.supported_languages
 
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Previous-text tokens faster-whisper keeps in a prompt (half the context)."""
+        return int(self.model.max_length // 2 - 1)
+
+    def prompt_tokens(self, text: str | None, *, bucketed: bool = False) -> tuple[int, ...]:
+        """The previous-text tokens the decoder is prompted with for `text` (as many as
+        faster-whisper keeps), cut from the left to the longest of `PROMPT_BUCKETS` that fits
+        when `bucketed` (live windows: their prompts then batch across streams)."""
+        if not text or not text.strip():
+            return ()
+        # Whisper's byte-level BPE encodes text the same way for every language and task.
+        tokens = self.tokenizer("en", "transcribe").encode(" " + text.strip())
+        tokens = tokens[-self.max_prompt_tokens :]
+        if bucketed:
+            keep = max(b for b in PROMPT_BUCKETS if b <= len(tokens))
+            tokens = tokens[len(tokens) - keep :] if keep else []
+        return tuple(tokens)
+
     # -- tokenizers and features -------------------------------------------------------------
 
     @cache  # noqa: B019 - one per (language, task); the model lives as long as its tokenizers
@@ -137,14 +165,24 @@ class WhisperASR:
         symbols = set("0123456789%$£€¥")
         return tuple(i for i in range(tok.eot) if symbols.intersection(tok.decode([i])))
 
-    def features(self, audios: Sequence[np.ndarray]) -> np.ndarray:
-        """Log-mel features of each chunk's audio, padded to Whisper's 30 s window:
-        (B, n_mels, 3000)."""
+    def features(self, audios: Sequence[np.ndarray], frames: int = WINDOW_FRAMES) -> np.ndarray:
+        """Log-mel features of each chunk's audio, padded to Whisper's 30 s window (or to
+        `frames`, see `encoder_frames`): (B, n_mels, frames)."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self.model.feature_extractor
-        feats = [pad_or_trim(extractor(audio)[..., :-1]) for audio in audios]
+        feats = [pad_or_trim(extractor(audio)[..., :-1], frames) for audio in audios]
         return np.stack(feats).astype(np.float32, copy=False)
+
+    @staticmethod
+    def encoder_frames(seconds: float, pad_s: float) -> int:
+        """Feature frames for a window of `seconds` encoded with at least `pad_s` of silence
+        after it, in whole seconds, at most Whisper's 30 s. CTranslate2 encodes shorter
+        inputs (the encoder's cost grows faster than linearly with its length: 1/4 of the
+        time at 15 s on the real base); Whisper was trained on 30 s windows and loops on a
+        window cut right after the speech, so some padding stays (docs/live.md)."""
+        whole = ceil(seconds + pad_s)
+        return min(WINDOW_FRAMES, max(2, whole) * FRAMES_PER_SECOND)
 
     def encode(self, features: np.ndarray) -> Any:
         """Run the encoder on a batch of features.
@@ -168,18 +206,23 @@ class WhisperASR:
         audios: Sequence[np.ndarray],
         encoded: Sequence[np.ndarray | None] | None,
         features: np.ndarray | None = None,
+        frames: int = WINDOW_FRAMES,
     ) -> tuple[np.ndarray | None, Any]:
         """(features, encoder output) of a batch (`features`: already computed for every
         chunk, e.g. while the previous batch decoded). On CPU the encoder output is all a
         batch needs later (its rows are sliced for retries), so chunks whose encoding is given
         get no features and no second encoding, and features come back as None."""
         if self.device != "cpu":
-            features = self.features(audios) if features is None else features
+            features = self.features(audios, frames) if features is None else features
             return features, self.encode(features)
         given = list(encoded) if encoded is not None else [None] * len(audios)
+        if frames != WINDOW_FRAMES:  # encodings kept from language detection are 30 s ones
+            given = [None] * len(audios)
         missing = [i for i, e in enumerate(given) if e is None]
         if len(missing) == len(given):
-            return None, self.encode(self.features(audios) if features is None else features)
+            return None, self.encode(
+                self.features(audios, frames) if features is None else features
+            )
         if missing:
             needed = (
                 self.features([audios[i] for i in missing])
@@ -222,21 +265,24 @@ class WhisperASR:
         options: DecodeOptions,
         encoded: Sequence[np.ndarray | None] | None = None,
         features: np.ndarray | None = None,
-        prompts: Sequence[str | None] | None = None,
+        prompts: Sequence[PromptText] | None = None,
+        frames: int = WINDOW_FRAMES,
     ) -> list[ChunkResult]:
         """Decode a batch of chunks (their audio, and each one's language: None = detect).
 
         The chunks may come from different files: the scheduler mixes requests in a batch.
         `prompts`: each chunk's own previous text (None: `options.initial_prompt`), so that
-        requests and live streams with different prompts share a batch.
+        requests and live streams with different prompts share a batch; CTranslate2 needs
+        the same number of previous-text tokens in every item (`prompt_tokens`).
         `encoded` (CPU): encoder outputs already computed for some chunks (language detection
         keeps them), which are then not encoded again. `features`: the chunks' log-mel
         features, when the caller computed them ahead (`Pipeline.decode` overlaps them with
-        the previous batch's decoding).
+        the previous batch's decoding). `frames`: the encoder's input length (30 s unless
+        the caller shortens it for short windows, `encoder_frames`).
         """
         if not chunks:
             return []
-        features, encoder_output = self._features_and_encoding(audios, encoded, features)
+        features, encoder_output = self._features_and_encoding(audios, encoded, features, frames)
         if any(lang is None for lang in languages):
             detected = self.language_probabilities(encoder_output)
             languages = [
@@ -270,9 +316,12 @@ class WhisperASR:
             self._add_word_times(features, encoder_output, results, options)
         return results
 
-    def _prompt(self, language: str, text: str | None, options: DecodeOptions) -> list[int]:
+    def _prompt(self, language: str, text: PromptText, options: DecodeOptions) -> list[int]:
         tok = self.tokenizer(language, options.task)
-        previous = tok.encode(" " + text.strip()) if text and text.strip() else []
+        if isinstance(text, tuple):
+            previous = list(text)
+        else:
+            previous = tok.encode(" " + text.strip()) if text and text.strip() else []
         return self.model.get_prompt(
             tok, previous, without_timestamps=True, hotwords=options.hotwords
         )
@@ -293,7 +342,7 @@ class WhisperASR:
         indices: list[int],
         chunks: Sequence[SpeechChunk],
         languages: Sequence[str],
-        texts: Sequence[str | None],
+        texts: Sequence[PromptText],
         options: DecodeOptions,
         temperature: float,
     ) -> list[ChunkResult]:

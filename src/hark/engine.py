@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hark.admission import Admission, AdmissionCancelled, AdmissionStats
-from hark.asr import ChunkResult
+from hark.asr import WINDOW_FRAMES, ChunkResult
 from hark.audio import SAMPLE_RATE
 from hark.language import LanguageResult
 from hark.options import TranscribeOptions
@@ -155,19 +155,34 @@ class Engine:
         language: str | None,
         prompt: str | None,
         cancel: threading.Event | None = None,
+        encoder_pad_s: float | None = None,
     ) -> ChunkResult:
         """Decode one <=30 s window of 16 kHz mono audio for a live stream, in the next batch,
         ahead of file chunks and batched with other streams' windows. `prompt`: the stream's
-        committed text so far. Word times are seconds from the window's start."""
+        committed text so far, after the options' own `initial_prompt`; the stream's text is
+        cut to its most recent `PROMPT_BUCKETS` tokens, so that streams whose texts differ
+        share a batch. `encoder_pad_s`: encode the window with this much padding (whole
+        seconds, `WhisperASR.encoder_frames`) instead of as a 30 s input. Word times are
+        seconds from the window's start."""
+        asr = self.pipeline.asr
+        own = asr.prompt_tokens(options.initial_prompt)
+        tokens = (own + asr.prompt_tokens(prompt, bucketed=True))[-asr.max_prompt_tokens :]
         chunk = SpeechChunk(0.0, samples.size / SAMPLE_RATE)
         prepared = PreparedAudio(
             samples,
             [chunk],
             LanguageResult(language, 1.0, []) if language else None,
             options,
-            replace(options.decode(), initial_prompt=prompt),
+            replace(options.decode(), initial_prompt=None),
         )
-        results = self.scheduler.decode(prepared, cancel=cancel, priority="live")
+        frames = (
+            asr.encoder_frames(chunk.duration, encoder_pad_s)
+            if encoder_pad_s is not None
+            else WINDOW_FRAMES
+        )
+        results = self.scheduler.decode(
+            prepared, cancel=cancel, priority="live", prompt=tokens, frames=frames
+        )
         return results[0]
 
     # -- lifecycle ------------------------------------------------------------------------------

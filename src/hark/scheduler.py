@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from hark.admission import ShuttingDownError
-from hark.asr import ChunkResult, DecodeOptions, WhisperASR
+from hark.asr import WINDOW_FRAMES, ChunkResult, DecodeOptions, WhisperASR
 from hark.pipeline import PreparedAudio, Progress, ProgressCallback
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class _Request:
     prepared: PreparedAudio
     report: ProgressCallback
     priority: Priority
+    prompt: tuple[int, ...]  # previous-text tokens of every chunk (`WhisperASR.prompt_tokens`)
+    frames: int  # the encoder input its chunks need (a batch takes the longest of its own)
     languages: list[str | None] = field(init=False)
     results: list[ChunkResult | None] = field(init=False)
     next_chunk: int = 0
@@ -63,11 +65,16 @@ class _Request:
         return not self.cancelled and self.next_chunk < len(self.prepared.chunks)
 
     @property
-    def batch_key(self) -> DecodeOptions:
+    def options(self) -> DecodeOptions:
+        """The decoding options less the prompt (which travels per chunk)."""
+        return replace(self.prepared.decode, initial_prompt=None)
+
+    @property
+    def batch_key(self) -> tuple[DecodeOptions, int]:
         # CTranslate2 needs <|startoftranscript|> at the same position in every item of a
-        # batch, so only requests with the same prompt share one (the prompt itself still
-        # travels per chunk, `transcribe_batch(prompts=)`).
-        return self.prepared.decode
+        # batch: requests share one when their prompts have as many tokens (live windows'
+        # prompts are cut to a few lengths for that), whatever the words.
+        return self.options, len(self.prompt)
 
 
 @dataclass
@@ -154,8 +161,15 @@ class Scheduler:
         report: ProgressCallback = _no_progress,
         cancel: threading.Event | None = None,
         priority: Priority = "bulk",
+        prompt: tuple[int, ...] | None = None,
+        frames: int = WINDOW_FRAMES,
     ) -> list[ChunkResult]:
         """Decode every chunk of `prepared` in the shared batches; blocks until done.
+
+        `prompt`: previous-text tokens for every chunk (`WhisperASR.prompt_tokens`); default
+        the tokens of `prepared.decode.initial_prompt`, cut to a bucket for live windows.
+        `frames`: the encoder input its chunks need, when shorter than Whisper's 30 s
+        (`WhisperASR.encoder_frames`); a batch is encoded at the longest of its chunks'.
 
         `report` hears ASR progress from the worker threads (exceptions it raises are logged,
         not propagated: stop a request with `cancel`). Raises CancelledError once `cancel` is
@@ -165,7 +179,10 @@ class Scheduler:
         if not prepared.chunks:
             report(Progress("asr", prepared.duration, prepared.duration))
             return []
-        request = _Request(prepared, report, priority)
+        if prompt is None:
+            text = prepared.decode.initial_prompt
+            prompt = self.asr.prompt_tokens(text, bucketed=priority == "live")
+        request = _Request(prepared, report, priority, prompt, frames)
         with self._cond:
             if self._closing:
                 raise ShuttingDownError("the server is shutting down; retry on another replica", 1)
@@ -222,7 +239,8 @@ class Scheduler:
         features: Future[np.ndarray | None] = Future()
         if self.overlap_features:
             audios = [r.prepared.chunks[i].audio(r.prepared.samples) for r, i in picked]
-            return _Batch(picked, self._features.submit(self.asr.features, audios))
+            frames = max(r.frames for r, _ in picked)
+            return _Batch(picked, self._features.submit(self.asr.features, audios, frames))
         features.set_result(None)
         return _Batch(picked, features)
 
@@ -285,10 +303,11 @@ class Scheduler:
                 audios,
                 [r.prepared.chunks[i] for r, i in picked],
                 [r.languages[i] for r, i in picked],
-                replace(picked[0][0].batch_key, initial_prompt=None),
+                picked[0][0].options,
                 [r.prepared.take_encoded([i])[0] for r, i in picked],
                 batch.features.result(),
-                prompts=[r.prepared.decode.initial_prompt for r, _ in picked],
+                prompts=[r.prompt for r, _ in picked],
+                frames=max(r.frames for r, _ in picked),
             )
         except Exception as exc:  # the requests in this batch fail, the scheduler goes on
             logger.exception("ASR batch failed")

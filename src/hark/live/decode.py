@@ -19,6 +19,13 @@ from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.server.state import ServerState
 
+ENCODER_PAD_S: float | None = 10.0
+"""Live windows are encoded as their length plus this much padding (whole seconds, at most
+30 s) instead of as 30 s inputs (None). Measured on the long form with the real base
+(bench/live_replay.py, docs/benchmarks.md): with 2 s Whisper loops (140 inserted words), with
+5 s it looped in 1 run of 4 (135), with 10 s not in 3 runs, at 1.7x less decode CPU than
+30 s inputs; the words otherwise differ within the run-to-run spread."""
+
 
 def on_engine(
     engine: Engine,
@@ -27,17 +34,19 @@ def on_engine(
     language: str | None,
     prompt: str | None,
     cancel: threading.Event | None = None,
+    encoder_pad_s: float | None = None,
 ) -> ChunkResult:
     """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
     Word times are seconds from the window's start. `prompt` (the stream's finalised text)
-    follows the options' own `initial_prompt`."""
+    follows the options' own `initial_prompt`, which is always kept whole."""
     return engine.decode_window(
-        samples, options, language=language, prompt=_prompt(options, prompt), cancel=cancel
+        samples,
+        options,
+        language=language,
+        prompt=prompt,
+        cancel=cancel,
+        encoder_pad_s=encoder_pad_s,
     )
-
-
-def _prompt(options: TranscribeOptions, prompt: str | None) -> str | None:
-    return " ".join(p for p in (options.initial_prompt, prompt) if p) or None
 
 
 def window_words(result: ChunkResult) -> list[LiveWord]:
@@ -51,7 +60,10 @@ def window_words(result: ChunkResult) -> list[LiveWord]:
 
 
 def engine_decoder(
-    engine: Engine, options: TranscribeOptions, cancel: threading.Event | None = None
+    engine: Engine,
+    options: TranscribeOptions,
+    cancel: threading.Event | None = None,
+    encoder_pad_s: float | None = ENCODER_PAD_S,
 ) -> WindowDecoder:
     """A session decoder on an engine of one's own (no server)."""
 
@@ -59,7 +71,7 @@ def engine_decoder(
         samples: np.ndarray, prompt: str | None, language: str | None
     ) -> DecodedWindow:
         result = await asyncio.to_thread(
-            on_engine, engine, samples, options, language, prompt, cancel
+            on_engine, engine, samples, options, language, prompt, cancel, encoder_pad_s
         )
         return DecodedWindow(window_words(result), result.language)
 

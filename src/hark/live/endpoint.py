@@ -89,6 +89,14 @@ class Endpointer:
         self._silence_start: int | None = None  # first silent frame after speech
         self.last_speech: float | None = None  # session time of the latest speech frame end
 
+    @property
+    def silence_since(self) -> float | None:
+        """Session time where the silence now going on inside speech began (a pause not yet
+        long enough to end the utterance), None while speech goes on or outside speech."""
+        if not self.in_speech or self._silence_start is None:
+            return None
+        return self._silence_start * FRAME_SECONDS
+
     def update(self, probs: np.ndarray, first_frame: int) -> list[SpeechStart | SpeechStop]:
         o = self.options
         events: list[SpeechStart | SpeechStop] = []

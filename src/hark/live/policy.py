@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
-from hark.live.words import LiveWord, collapse_repeats, drop_committed
+from hark.live.words import LiveWord, collapse_repeats, drop_committed, ends_sentence
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,23 @@ class PolicyOptions:
     overlap_words: committed words compared with a hypothesis' first words (duplicates).
     time_tolerance: seconds by which a re-decoded word may move and still count as the
         committed one.
+    commit: what agreement may commit before a pause: "words" (every agreed word),
+        "sentences" (the agreed words up to the last sentence end among them: a sentence
+        still being spoken stays revisable), "pauses" (nothing: words are committed at
+        pauses and at the buffer cap only; partials still show the hypotheses).
     """
 
     agreement: int = 2
     max_repeats: int = 2
     overlap_words: int = 5
     time_tolerance: float = 0.2
+    commit: Literal["words", "sentences", "pauses"] = "words"
 
     def __post_init__(self) -> None:
         if self.agreement < 1:
             raise ValueError("agreement must be >= 1")
+        if self.commit not in ("words", "sentences", "pauses"):
+            raise ValueError("commit must be 'words', 'sentences' or 'pauses'")
 
 
 class CommitPolicy:
@@ -71,12 +79,20 @@ class CommitPolicy:
         if len(self._history) < self.options.agreement:
             self.tentative = words
             return []
-        agreed = _common_prefix(list(self._history))
+        agreed = self._committable(words, _common_prefix(list(self._history)))
         # The committed words take their times from the newest hypothesis (longest context).
         committed = words[:agreed]
         self._commit(committed)
         self.tentative = words[agreed:]
         return committed
+
+    def _committable(self, words: list[LiveWord], agreed: int) -> int:
+        """How many of the agreed words the `commit` option lets go."""
+        if self.options.commit == "pauses":
+            return 0
+        if self.options.commit == "sentences":
+            return next((i + 1 for i in range(agreed - 1, -1, -1) if ends_sentence(words[i])), 0)
+        return agreed
 
     def flush(
         self, hypothesis: Sequence[LiveWord] | None = None, until: float | None = None

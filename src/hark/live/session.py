@@ -62,6 +62,8 @@ class SessionOptions:
         words are already final and are dropped from the hypothesis): Whisper writes a short
         phrase heard alone as a shout ("ASK NOT!"), the same words after context normally.
     interim: decode while speech goes on (partials, commits); False: finals at pauses only.
+    early_final: decode once a silence inside speech holds `endpoint.preroll_s`, and finalise
+        a pause from that decode (no decode of its own at the pause).
     """
 
     step_s: float = 1.0
@@ -72,6 +74,7 @@ class SessionOptions:
     prompt_chars: int = 200
     context_s: float = 3.0
     interim: bool = True
+    early_final: bool = True
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -133,6 +136,14 @@ class UtteranceEnd:
 Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | UtteranceEnd
 
 
+@dataclass(frozen=True)
+class _Pause:
+    until: float  # the utterance's audio ends here (the pause plus a little)
+    speech_end: float  # where the pause began
+    index: int  # its place in the block's events (after its SpeechStopped)
+    speech: bool  # speech was heard since the last final (a clear() forgets it)
+
+
 class LiveSession:
     def __init__(
         self,
@@ -162,6 +173,8 @@ class LiveSession:
         self._partial = ""
         self._arrivals: deque[tuple[float, float]] = deque(maxlen=512)
         self._frames = 0  # VAD frames taken by the endpointer
+        self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
+        self._heard_until: float | None = None  # end of the window of the policy's hypothesis
 
     # -- public -------------------------------------------------------------------------------
 
@@ -183,17 +196,29 @@ class LiveSession:
         return self._arrivals[-1][1] if self._arrivals else None
 
     async def feed(self, samples: np.ndarray, arrived: float | None = None) -> list[Event]:
+        """Take audio (any length: a server that fell behind passes everything queued at once)
+        and return the events it causes. At most one decode per call, except when the buffer
+        fills up: pauses found in the block are finalised together by one decode of the
+        buffer up to the last of them, and an interim decode is made only when the call made
+        no other. So a caller that feeds whatever arrived while the previous call decoded
+        always decodes the newest audio, skips stale steps, and gets each decode's events as
+        soon as it returns."""
         o = self.options
         events: list[Event] = []
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         # Silero scores the whole block in one call; endpoints are then taken piece by piece.
         probs = self.vad.feed(samples)
         used = 0
+        decoded = False
         step = max(FRAME_SAMPLES, round(o.piece_s * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES)
         for i in range(0, samples.size, step):
             piece = samples[i : i + step]
+            if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s and self._pauses:
+                events = await self._finalize_pauses(events)
+                decoded = True
             if self.buffer.duration + piece.size / SAMPLE_RATE > o.max_buffer_s:
                 events += await self._cap()
+                decoded = True
             self.buffer.append(piece)
             self.samples += piece.size
             if arrived is not None:
@@ -210,15 +235,33 @@ class LiveSession:
                     events.append(SpeechStarted(change.time))
                 else:
                     events.append(SpeechStopped(change.time))
-                    pad = o.endpoint.preroll_s
-                    events += await self._finalize(change.time + pad, "pause", change.time)
-            if not self._utterance:
+                    # Finalised after the block is read, with the block's other pauses: its
+                    # events go here, before the next utterance's.
+                    until = change.time + o.endpoint.preroll_s
+                    self._pauses.append(_Pause(until, change.time, len(events), self._utterance))
+                    self._utterance = False
+            if not self._utterance and not self._pauses:
                 # Silence: nothing to decode; keep the context and a starting word's onset.
                 keep = max(o.endpoint.preroll_s, o.context_s)
                 self.buffer.drop_before(self.buffer.end - keep)
-        if o.interim and self._utterance and self.buffer.end - self._last_decode_end >= o.step_s:
+        if self._pauses:
+            events = await self._finalize_pauses(events)
+            decoded = True
+        if not decoded and o.interim and self._utterance and self._interim_due():
             events += await self._interim()
         return events
+
+    def _interim_due(self) -> bool:
+        """A step of new audio since the last decode, or a silence that may become a pause:
+        decoded once it holds `preroll_s` of the silence, that window holds everything a
+        final decode would, so the final at the pause needs no decode of its own."""
+        if self.buffer.end - self._last_decode_end >= self.options.step_s:
+            return True
+        quiet = self.endpointer.silence_since
+        if quiet is None or not self.options.early_final:
+            return False
+        tail = quiet + self.options.endpoint.preroll_s
+        return self.buffer.end >= tail > self._last_decode_end
 
     async def flush(self) -> list[Event]:
         """Finalise everything heard so far."""
@@ -232,6 +275,7 @@ class LiveSession:
         """Forget the audio not yet final and its tentative words (committed ones stay)."""
         self.buffer.drop_before(self.buffer.end)
         self.policy.forget()
+        self._heard_until = None
         self._utterance = False
         return self._set_partial("", self.buffer.end, self.buffer.end, None)
 
@@ -248,7 +292,9 @@ class LiveSession:
     # -- steps --------------------------------------------------------------------------------
 
     async def _interim(self) -> list[Event]:
-        hypothesis = await self._decode(self.buffer.start, self.buffer.end)
+        end = self.buffer.end
+        hypothesis = await self._decode(self.buffer.start, end)
+        self._heard_until = end
         events = await self._commit(self.policy.update(hypothesis), sentences=True)
         tail = self.pending + self.policy.tentative
         latency_from = None
@@ -264,12 +310,50 @@ class LiveSession:
             hypothesis = await self._decode(self.buffer.start, until)
             events += await self._commit(self.policy.flush(hypothesis), sentences=False)
             events += await self._final(len(self.pending), speech_end)
-        self.buffer.drop_before(until - self.options.context_s)
-        self.policy.forget()
         self._utterance = False
-        events += self._set_partial("", until, until, None)
+        events += self._after_final(until)
         events.append(UtteranceEnd(reason))
         return events
+
+    async def _finalize_pauses(self, events: list[Event]) -> list[Event]:
+        """Finalise the utterances ended by the pauses found in this block with one decode of
+        the buffer up to the last pause; each pause's events are put where it was found
+        (after its SpeechStopped), so that an utterance's words, finals and end come before
+        the next utterance's start."""
+        pauses, self._pauses = self._pauses, []
+        until = pauses[-1].until
+        words: list[LiveWord] = []
+        heard = self._heard_until is not None and self._heard_until >= until - 0.02
+        heard = heard and self.options.early_final
+        if len(pauses) == 1 and heard:
+            # The last interim decoded the utterance and the silence after it: no new decode.
+            # All its words are the utterance's (Whisper often stretches the last word's end
+            # to the window's end, past `until`: cutting there would lose it).
+            words = self.policy.flush()
+        elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
+            words = self.policy.flush(await self._decode(self.buffer.start, until))
+        out: list[Event] = []
+        at = 0
+        for k, pause in enumerate(pauses):
+            out += events[at : pause.index]
+            at = pause.index
+            last = k == len(pauses) - 1
+            mine = words if last else [w for w in words if w.start < pause.until]
+            words = words[len(mine) :]
+            out += await self._commit(mine, sentences=False)
+            out += await self._final(len(self.pending), pause.speech_end)
+            if last:
+                out += self._after_final(until)
+            out.append(UtteranceEnd("pause"))
+        out += events[at:]
+        return out
+
+    def _after_final(self, until: float) -> list[Event]:
+        """Everything up to `until` is final: drop its audio (but the context)."""
+        self.buffer.drop_before(until - self.options.context_s)
+        self.policy.forget()
+        self._heard_until = None
+        return self._set_partial("", until, until, None)
 
     async def _cap(self) -> list[Event]:
         """The buffer is full of speech without a pause: finalise all but the last second."""
@@ -278,6 +362,7 @@ class LiveSession:
         hypothesis = await self._decode(self.buffer.start, end)
         events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
         events += await self._final(len(self.pending), None)
+        self._heard_until = end
         last = self.policy.last_end or 0.0
         self.buffer.drop_before(max(last - o.context_s, end - o.keep_at_cap_s))
         return events

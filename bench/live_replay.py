@@ -1,0 +1,263 @@
+"""Live sessions replayed without a clock: decode counts, window seconds, streaming WER, and
+latencies on a virtual clock.
+
+A `LiveSession` is fed the shared long form (`hark.dev.real_speech`: the reference clips with
+0.3/2/6 s gaps, 126 s) in 100 ms blocks through `engine_decoder` on the real Whisper base
+(CPU int8, 2 threads, language en, beam 1), as the server feeds it, but nothing here reads a
+clock to decide anything (and CTranslate2's sampling seed is fixed for the temperature
+fallback), so two runs of one configuration should make the same decodes and words whatever
+the machine's load (`--cost cpu` excepted; but see docs/benchmarks.md, 2026-12-01: the WER
+of one configuration still differed between runs once):
+
+- counts: decodes and window seconds (audio decoded) per second of audio, and the encoder
+  seconds (every window is encoded as a 30 s input, unless `pad=` shortens it);
+- streaming WER of the finals against the references, and the same engine's offline
+  `transcribe` (beam 1 and beam 5) on the same audio, scored with `hark.dev.accuracy`;
+- a virtual clock (`--cost A,B,C`): each decode costs A + B x window seconds + C x encoder
+  seconds of virtual time; `--cost cpu`: the decode's own process CPU time divided by the
+  model's 2 threads (what it would take on 2 idle cores; load changes it far less than it
+  changes wall time);
+  audio arrives at real-time pace on that clock and the session is fed, as the server's inbox
+  does, everything that arrived while it decoded, in one block. Final latency, as
+  bench/stream.py counts it: virtual time of the first final reaching a clip's end (less
+  0.5 s) minus the clip's end; and as the server's histogram does: a pause's final minus the
+  pause's start (includes the 0.5 s of silence); lag = audio arrived but not decoded. With
+  A, B measured on a machine this says whether real time holds there and what one stream's
+  final p95 is, without timing noise. `--cost 0,0` is the timing-free feed
+  (every 100 ms block on its own).
+
+Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
+`max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
+`beam` (beam size) and `pad` (encoder padding, s, or `none` for 30 s inputs); all run in one
+process on one loaded model, so their counts and WERs compare side by side.
+
+    .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
+    .venv/bin/python bench/live_replay.py --cost 0.2,0.03,0.02 --config a: --config b:pad=3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream import program  # noqa: E402  (bench/stream.py: the long form and its clips)
+
+RATE = 16_000
+BLOCK_S = 0.1
+
+
+@dataclass
+class Run:
+    name: str
+    decodes: int = 0
+    window_s: float = 0.0
+    encoder_s: float = 0.0  # encoder input seconds (30 per window unless padded shorter)
+    decode_wall_s: float = 0.0
+    decode_cpu_s: float = 0.0  # process CPU time during decodes (all threads)
+    text: str = ""
+    finals: list[tuple[float, float]] = field(default_factory=list)  # (segment end, emitted at)
+    pause_latency: list[float] = field(default_factory=list)  # pause start -> its final
+    lags: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    options: object  # SessionOptions
+    beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
+    pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
+
+
+def parse_config(spec: str) -> Config:
+    from hark.live.policy import PolicyOptions
+    from hark.live.session import SessionOptions
+
+    name, _, rest = spec.partition(":")
+    values: dict[str, str] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        values[key] = value
+    beam = int(values.pop("beam", 1))
+    given = values.pop("pad", "default")
+    pad = given if given == "default" else None if given == "none" else float(given)
+    policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
+    policy.update({k: values.pop(k) for k in ("commit",) if k in values})
+    typed = {}
+    for key, value in values.items():
+        default = getattr(SessionOptions(), key)
+        typed[key] = (
+            (value.lower() in ("1", "true")) if isinstance(default, bool) else type(default)(value)
+        )
+    options = SessionOptions(**typed)  # type: ignore[arg-type]
+    if policy:
+        options = replace(options, policy=PolicyOptions(**policy))
+    return Config(name or "default", options, beam, pad)
+
+
+async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
+    import ctranslate2
+
+    from hark.asr import WhisperASR
+    from hark.live.decode import engine_decoder
+    from hark.live.session import Final, LiveSession
+    from hark.options import TranscribeOptions
+    from hark.vad import speech_probabilities
+
+    # The temperature fallback samples: a fixed seed, so that it cannot make runs differ
+    # (runs still differed once: docs/benchmarks.md, 2026-12-01).
+    ctranslate2.set_random_seed(0)
+    run = Run(config.name)
+    options = config.options
+    import hark.live.decode
+
+    # The tree's own default unless the config names one (a tree before the option has none).
+    pad = (
+        getattr(hark.live.decode, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
+    )
+    padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
+    inner = engine_decoder(
+        engine, TranscribeOptions(language="en", beam_size=config.beam), **padded
+    )
+    clock = [0.0]  # virtual seconds
+
+    async def decoder(samples, prompt, language):
+        run.decodes += 1
+        run.window_s += samples.size / RATE
+        before = run.encoder_s
+        run.encoder_s += (
+            30.0 if pad is None else WhisperASR.encoder_frames(samples.size / RATE, pad) / 100
+        )
+        started, cpu = time.perf_counter(), time.process_time()
+        decoded = await inner(samples, prompt, language)
+        run.decode_wall_s += time.perf_counter() - started
+        spent = time.process_time() - cpu
+        run.decode_cpu_s += spent
+        encoded = run.encoder_s - before
+        if cost is None:  # the decode's own CPU time, spread over the model's threads
+            clock[0] += spent / THREADS
+        else:
+            clock[0] += cost[0] + cost[1] * samples.size / RATE + cost[2] * encoded
+        return decoded
+
+    session = LiveSession(
+        decoder,
+        lambda samples: speech_probabilities(samples, engine.pipeline.vad),
+        options,
+        language="en",
+    )
+    block = round(BLOCK_S * RATE)
+    fed = 0
+    started = time.perf_counter()
+    finals: list = []
+
+    def emitted(events) -> None:
+        for event in events:
+            if isinstance(event, Final):
+                finals.append(event.segment)
+                run.finals.append((event.segment.end, clock[0]))
+                if event.latency_from is not None:
+                    run.pause_latency.append(clock[0] - event.latency_from)
+
+    while fed < audio.size:
+        # Everything whose block is complete at the virtual now, at least the next block.
+        arrived = min(audio.size, max(fed + block, int(clock[0] / BLOCK_S + 1e-9) * block))
+        clock[0] = max(clock[0], arrived / RATE)
+        emitted(await session.feed(audio[fed:arrived], arrived / RATE))
+        fed = arrived
+        run.lags.append(max(0.0, clock[0] - session.time) + session.behind)
+    emitted(await session.end())
+    run.wall_s = time.perf_counter() - started
+    run.text = " ".join(s.text for s in finals)
+    return run
+
+
+def final_latencies(run: Run, utterances: list[tuple[float, float]]) -> list[float]:
+    out = []
+    for _, end in utterances:
+        emitted = [at for seg_end, at in run.finals if seg_end >= end - 0.5]
+        if emitted:
+            out.append(max(0.0, min(emitted) - end))
+    return out
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", action="append", default=[], help="name:key=value,...")
+    parser.add_argument(
+        "--cost",
+        default="0,0,0",
+        help="virtual s per decode: A,B,C (A + B x win + C x encoder s), or cpu (measured)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="configs alternate per round")
+    parser.add_argument("--no-offline", action="store_true")
+    parser.add_argument("--seconds", type=float, default=None, help="cut the long form")
+    args = parser.parse_args()
+
+    from hark.dev.accuracy import align_words, normalize_words
+    from hark.dev.real_whisper import real_whisper_base
+    from hark.engine import load_engine
+
+    engine = load_engine(
+        real_whisper_base(), device="cpu", compute_type="int8", cpu_threads=THREADS
+    )
+    prog = program(0, args.seconds)
+    cost = None if args.cost == "cpu" else (*(float(x) for x in args.cost.split(",")), 0, 0)[:3]
+    configs = [parse_config(s) for s in (args.config or ["default:"])]
+    reference = normalize_words(prog.reference)
+    print(f"long form {prog.audio.size / RATE:.1f} s, {len(reference)} words, cost {cost}")
+    if not args.no_offline:
+        for beam in (1, 5):
+            started = time.perf_counter()
+            offline = engine.transcribe(prog.audio, language="en", beam_size=beam)
+            errors = align_words(reference, normalize_words(offline.text))
+            print(
+                f"offline beam {beam}: WER {100 * errors.rate:.1f} % (S{errors.substitutions} "
+                f"D{errors.deletions} I{errors.insertions}), {time.perf_counter() - started:.1f} s"
+            )
+    audio_s = prog.audio.size / RATE
+    print(
+        "config | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | clip-end final "
+        "p50/p95 | pause final p50/p95 | lag max / last third | decode wall s/s (latencies and "
+        "lag: virtual s) | decode CPU s/s"
+    )
+    for round_ in range(1, args.rounds + 1):
+        for config in configs:
+            run = asyncio.run(replay(engine, prog.audio, config, cost))
+            errors = align_words(reference, normalize_words(run.text))
+            lat = final_latencies(run, prog.utterances)
+            third = run.lags[len(run.lags) * 2 // 3 :] or [0.0]
+            print(
+                f"{config.name} | {round_} | {run.decodes / audio_s:.3f} | "
+                f"{run.window_s / audio_s:.2f} | {run.encoder_s / audio_s:.1f} | "
+                f"{100 * errors.rate:.1f} "
+                f"({errors.substitutions}/{errors.deletions}/{errors.insertions}) | "
+                f"{statistics.median(lat) if lat else float('nan'):.2f} / {p95(lat):.2f} | "
+                f"{statistics.median(run.pause_latency) if run.pause_latency else float('nan'):.2f}"
+                f" / {p95(run.pause_latency):.2f} | "
+                f"{max(run.lags):.2f} / {statistics.fmean(third):.2f} | "
+                f"{run.decode_wall_s / audio_s:.2f} | {run.decode_cpu_s / audio_s:.2f}",
+                flush=True,
+            )
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()
