@@ -112,8 +112,8 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     import ctranslate2
 
     from hark.asr import WhisperASR
-    from hark.live.decode import engine_decoder
     from hark.live.session import Final, LiveSession
+    from hark.live.windows import engine_decoder
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities
 
@@ -122,11 +122,11 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     ctranslate2.set_random_seed(0)
     run = Run(config.name)
     options = config.options
-    import hark.live.decode
+    import hark.live.windows
 
     # The tree's own default unless the config names one (a tree before the option has none).
     pad = (
-        getattr(hark.live.decode, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
+        getattr(hark.live.windows, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
     )
     padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
     inner = engine_decoder(

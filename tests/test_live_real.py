@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from hark.engine import Engine
-from hark.live.decode import engine_decoder
 from hark.live.session import Committed, Final, LiveSession, Partial, SessionOptions
+from hark.live.windows import engine_decoder
 from hark.options import TranscribeOptions
 from hark.vad import speech_probabilities
 

@@ -110,7 +110,8 @@ def test_wait_holds_a_fast_stream_back_without_a_keepalive_close(
 
 def test_abrupt_disconnects_free_their_slots_at_once(busy: Server, speech: np.ndarray) -> None:
     """All three slots taken by streams that are behind, then their TCP connections dropped
-    without a close frame: three new streams are accepted right away."""
+    without a close frame while their audio is still queued: the slots come free within
+    seconds (not when the queued decodes finish) and three new streams are accepted."""
     audio = pcm16(np.tile(speech, 2))
     with contextlib.ExitStack() as stack:
         streams = [stack.enter_context(open_ws(busy, ping_interval=None)) for _ in range(3)]
@@ -122,6 +123,8 @@ def test_abrupt_disconnects_free_their_slots_at_once(busy: Server, speech: np.nd
         for ws in streams:
             ws.socket.shutdown(socket.SHUT_RDWR)
             ws.socket.close()
+        # The EOFs reach the server's readers asynchronously, so not before the next connect.
+        wait_for(lambda: metric(busy, "hark_live_streams") == 0, 3)
         fresh = [stack.enter_context(open_ws(busy, ping_interval=None)) for _ in range(3)]
         firsts = [json.loads(ws.recv(timeout=30)) for ws in fresh]
         assert [e["type"] for e in firsts] == ["ready"] * 3, firsts

@@ -14,7 +14,7 @@ non-speech) decodes the buffer once more and finalises everything; so does a buf
 `max_buffer_s` (words of the last second excepted), which bounds memory and decode cost.
 
 Decoding is injected (`WindowDecoder`), so the policy runs on fake hypotheses in tests; the
-server passes `hark.live.decode`. Nothing here reads a clock except `feed`'s optional arrival
+server passes `hark.live.windows`. Nothing here reads a clock except `feed`'s optional arrival
 time, kept to measure latencies.
 """
 

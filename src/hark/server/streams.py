@@ -28,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hark.live.endpoint import EndpointOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
+from hark.live.windows import engine_decoder
 from hark.options import TranscribeOptions
 from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
@@ -385,8 +386,6 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
 def new_session(
     state: ServerState, config: StreamConfig, cancel: threading.Event | None = None
 ) -> LiveSession:
-    from hark.live.decode import server_decoder
-
     s = state.settings
     endpoint = EndpointOptions(
         onset=config.onset if config.onset is not None else config.options.vad_onset,
@@ -414,7 +413,9 @@ def new_session(
             return await asyncio.to_thread(online.label, audio)
 
     return LiveSession(
-        server_decoder(state, config.options, cancel),
+        # a stream opens only once the engine is loaded; `cancel` (the stream is gone)
+        # takes a window still queued out of the scheduler
+        engine_decoder(state.loaded(), config.options, cancel),
         probabilities,
         options,
         language=config.options.language,

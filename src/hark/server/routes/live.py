@@ -133,6 +133,7 @@ class NativeStream:
         self.ended = False
         self.closed = False
         self._last_lag = time.monotonic()
+        self._reported_dropped = 0.0
         self._loop = asyncio.get_running_loop()
 
     # -- the stream -------------------------------------------------------------------------
@@ -399,15 +400,18 @@ class NativeStream:
             )
 
     async def report_lag(self) -> None:
+        # At most once a second, except that new dropped audio is reported at once: the
+        # client must learn of a gap in its transcript without waiting on a clock.
         now = time.monotonic()
-        if now - self._last_lag < 1.0 or self.session is None:
+        dropped = self.inbox.dropped_seconds
+        if self.session is None or (
+            now - self._last_lag < 1.0 and dropped <= self._reported_dropped
+        ):
             return
-        self._last_lag = now
+        self._last_lag, self._reported_dropped = now, dropped
         lag = self.inbox.pending_seconds + self.session.behind
         self.state.metrics.live_lag.observe(lag)
-        await self.send(
-            {"type": "lag", "seconds": _s(lag), "dropped_s": _s(self.inbox.dropped_seconds)}
-        )
+        await self.send({"type": "lag", "seconds": _s(lag), "dropped_s": _s(dropped)})
 
 
 def _s(value: float) -> float:

@@ -17,7 +17,6 @@ from hark.engine import Engine
 from hark.live.session import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
-from hark.server.state import ServerState
 
 ENCODER_PAD_S: float | None = 10.0
 """Live windows are encoded as their length plus this much padding (whole seconds, at most
@@ -76,11 +75,3 @@ def engine_decoder(
         return DecodedWindow(window_words(result), result.language)
 
     return decode
-
-
-def server_decoder(
-    state: ServerState, options: TranscribeOptions, cancel: threading.Event | None = None
-) -> WindowDecoder:
-    """The session's decoder on the server's engine (a stream opens only once it is loaded).
-    Setting `cancel` (the stream is gone) takes a window still queued out of the scheduler."""
-    return engine_decoder(state.loaded(), options, cancel)
