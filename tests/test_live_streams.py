@@ -325,3 +325,31 @@ def test_realtime_items_and_a_session_update_mid_session(busy: Server, speech: n
     kinds = {e.type for e in events if getattr(e, "item_id", None) == second}
     assert "input_audio_buffer.speech_started" not in kinds
     assert "input_audio_buffer.committed" in kinds
+
+
+def test_cli_stdin_waits_by_default_and_warns_when_drop_loses_audio(
+    busy: Server, speech: np.ndarray
+) -> None:
+    """`hark stream -` cannot know a pipe's pace, so it asks for `overload=wait`: 20 s pushed
+    at once through a 1-s queue lose nothing. With `--overload drop` the server drops audio
+    and the CLI says how much on stderr."""
+    from typer.testing import CliRunner
+
+    from hark.cli import app
+
+    audio = pcm16(np.tile(speech, 2)[: 16000 * 20])
+    runner = CliRunner()
+    base = ["stream", "-", "--url", busy.url, *(f"-O{kv}" for kv in FAST.split("&"))]
+    dropped_before = metric(busy, "hark_live_dropped_seconds_total")
+    waited = runner.invoke(app, base, input=audio)
+    assert waited.exit_code == 0, waited.output
+    assert "dropped" not in waited.output
+    assert metric(busy, "hark_live_dropped_seconds_total") == dropped_before
+
+    dropped = runner.invoke(app, [*base, "--overload", "drop"], input=audio)
+    assert dropped.exit_code == 0, dropped.output
+    assert "dropped" in dropped.output and "--overload wait" in dropped.output
+    assert metric(busy, "hark_live_dropped_seconds_total") > dropped_before
+
+    wrong = runner.invoke(app, [*base, "--overload", "later"], input=b"")
+    assert wrong.exit_code == 2 and "drop or wait" in wrong.output

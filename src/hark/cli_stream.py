@@ -56,6 +56,15 @@ def stream(
     sample_rate: Annotated[
         int, typer.Option(help="Sample rate of PCM on stdin.", min=8000, max=192000)
     ] = SAMPLE_RATE,
+    overload: Annotated[
+        str | None,
+        typer.Option(
+            help="When the server falls behind: drop the oldest audio (real time) or wait "
+            "(lossless). Default: drop for a file at --speed 1, wait for faster playback and "
+            "stdin (whose pace is unknown: a pipe may be a file).",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,6 +96,9 @@ def stream(
         formats = parse_formats(output_format or [], STREAM_FORMATS) if output_format else []
         formats = list(STREAM_FORMATS) if "all" in formats else formats
         options = _options(option or [])
+        overload = overload or ("drop" if source != "-" and speed <= 1.0 else "wait")
+        if overload not in ("drop", "wait"):
+            raise ValueError(f"--overload must be drop or wait, not {overload!r}")
         client = AsyncLiveClient(url, api_key)
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -112,6 +124,7 @@ def stream(
                 task=task,
                 diarize=diarize,
                 sample_rate=rate,
+                overload=overload,
                 options=options,
             )
         )
@@ -183,6 +196,7 @@ async def run_stream(
     task: str | None = None,
     diarize: bool = False,
     sample_rate: int = SAMPLE_RATE,
+    overload: str | None = None,
     options: dict[str, str] | None = None,
 ) -> str:
     """Send `audio` while printing the events; `end` when it runs out (or on Ctrl-C); the
@@ -203,6 +217,7 @@ async def run_stream(
         "task": task,
         "diarize": diarize or None,
         "sample_rate": sample_rate if sample_rate != SAMPLE_RATE else None,
+        "overload": overload,
     }
     session = client.listen(**{**chosen, **(options or {})})
     try:
@@ -233,6 +248,12 @@ async def run_stream(
             printer.clear()
             if session.done is None:
                 raise LiveError("the stream closed without a done event")
+            if session.done.dropped_s > 0:
+                err.print(
+                    f"[yellow]warning:[/] the server fell behind and dropped "
+                    f"{session.done.dropped_s:.1f} s of audio (untranscribed); "
+                    "--overload wait holds the audio back instead"
+                )
             return session.done.session_id or session.session_id or ""
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

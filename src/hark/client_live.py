@@ -136,9 +136,11 @@ class Final(LiveEvent):
 
 @dataclass(frozen=True)
 class Lag(LiveEvent):
-    """Seconds of audio received but not yet decoded."""
+    """Seconds of audio received but not yet decoded, and the audio the server dropped so
+    far because the stream came faster than it was transcribed (`overload="drop"`)."""
 
     seconds: float
+    dropped_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,11 @@ class Done(LiveEvent):
 
     session_id: str
     transcript: dict[str, Any]
+
+    @property
+    def dropped_s(self) -> float:
+        """Seconds of the stream's audio the server dropped (never transcribed)."""
+        return float((self.raw.get("stats") or {}).get("dropped_s") or 0.0)
 
 
 def parse_event(data: dict[str, Any]) -> LiveEvent:
@@ -174,7 +181,9 @@ def parse_event(data: dict[str, Any]) -> LiveEvent:
     if kind == "final":
         return Final(kind, data, dict(data.get("segment") or {}))
     if kind == "lag":
-        return Lag(kind, data, float(data.get("seconds") or 0.0))
+        return Lag(
+            kind, data, float(data.get("seconds") or 0.0), float(data.get("dropped_s") or 0.0)
+        )
     if kind == "error":
         return ErrorEvent(kind, data, str(data.get("code", "")), str(data.get("message", "")))
     if kind == "done":
@@ -407,9 +416,13 @@ class AsyncLiveClient:
         format: str | None = None,
         sample_rate: int | None = None,
         interim: bool | None = None,
+        overload: str | None = None,
         **options: Any,
     ) -> LiveSession:
         """A stream (open it with `async with`); unset options keep the server's defaults.
+        `overload` is what the server does when audio comes faster than it is transcribed:
+        "drop" the oldest (real-time sources) or "wait" (hold back the socket: lossless, for
+        audio sent faster than real time).
         `options` are decoding options the live route accepts (`beam_size`, `temperature`,
         `max_new_tokens`, `initial_prompt`, `hotwords`, ...; lists are sent comma-joined)."""
         params = dict(
@@ -419,6 +432,7 @@ class AsyncLiveClient:
             format=format,
             sample_rate=sample_rate,
             interim=interim,
+            overload=overload,
             **options,
         )
         return LiveSession(self, params)
