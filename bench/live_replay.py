@@ -28,7 +28,8 @@ of one configuration still differed between runs once):
 
 Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 `max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
-`beam` (beam size) and `pad` (encoder padding, s, or `none` for 30 s inputs); all run in one
+`beam` (beam size), `fallback` (0: temperature 0 only) and `pad` (encoder padding, s, or
+`none` for 30 s inputs); all run in one
 process on one loaded model, so their counts and WERs compare side by side.
 
     .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
@@ -79,6 +80,7 @@ class Config:
     name: str
     options: object  # SessionOptions
     beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
+    fallback: bool = True  # the temperature fallback (False: temperature 0 only)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
 
 
@@ -92,6 +94,7 @@ def parse_config(spec: str) -> Config:
         key, _, value = item.partition("=")
         values[key] = value
     beam = int(values.pop("beam", 1))
+    fallback = values.pop("fallback", "1").lower() in ("1", "true")
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
@@ -105,7 +108,7 @@ def parse_config(spec: str) -> Config:
     options = SessionOptions(**typed)  # type: ignore[arg-type]
     if policy:
         options = replace(options, policy=PolicyOptions(**policy))
-    return Config(name or "default", options, beam, pad)
+    return Config(name or "default", options, beam, pad, fallback)
 
 
 async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
@@ -129,9 +132,10 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
         getattr(hark.live.windows, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
     )
     padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
-    inner = engine_decoder(
-        engine, TranscribeOptions(language="en", beam_size=config.beam), **padded
+    decoding = TranscribeOptions(
+        language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": 0.0})
     )
+    inner = engine_decoder(engine, decoding, **padded)
     clock = [0.0]  # virtual seconds
 
     async def decoder(samples, prompt, language):

@@ -248,6 +248,29 @@ def test_sentences_become_finals_before_the_pause_and_the_prompt_follows() -> No
     assert len(final_words(events)) == 24
 
 
+def test_windows_after_a_final_begin_between_words_at_a_sentence_start() -> None:
+    """The audio kept before the words not yet final (`context_s`) begins between two final
+    words, never inside one, and at a sentence's first word when one is near: a window cut
+    mid-word or mid-sentence made the real Whisper base write a fragment and stop."""
+    spoken = spoken_words(40, start=0.5, sentence=4)  # 16 s of speech, 4-word sentences
+    script = Script(spoken, [(0.5, 16.5)])
+    session = LiveSession(script.decode, script.probabilities)
+    asyncio.run(run(session, 16.0))
+    starts = {round(w.start, 3) for w in spoken}
+    sentence_starts = {round(w.start, 3) for w in spoken[::4]}
+    after_final = [t0 for t0, _, prompt in script.calls if prompt]
+    assert after_final
+    for t0 in after_final:
+        # 0.3 s words every 0.4 s: a cut between words lies 0-0.1 s before the next start.
+        following = min((s for s in starts if s >= t0 - 1e-6), default=None)
+        assert following is not None and following - t0 <= 0.1 + 1e-6, t0
+        assert round(following, 3) in sentence_starts, t0
+    # The prompt is exactly the final text before the window.
+    t0, _, prompt = script.calls[-1]
+    before = [w.word.strip() for w in spoken if w.end <= t0 + 0.01]
+    assert prompt is not None and prompt.split() == before[-len(prompt.split()) :]
+
+
 def test_the_cap_bounds_the_buffer_on_speech_without_sentences_or_pauses() -> None:
     # 10 minutes of words without punctuation or pause, pushed as fast as possible.
     minutes = 10

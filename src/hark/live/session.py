@@ -29,7 +29,7 @@ import numpy as np
 from hark.live.buffer import SAMPLE_RATE, AudioBuffer
 from hark.live.endpoint import Endpointer, EndpointOptions, ProbabilityFn, SpeechStart, StreamingVad
 from hark.live.policy import CommitPolicy, PolicyOptions
-from hark.live.words import LiveWord, ends_sentence, text_of
+from hark.live.words import SENTENCE_END, LiveWord, ends_sentence, text_of
 from hark.schema import ModelInfo, Segment, Transcript, Word
 from hark.vad import FRAME_SAMPLES
 
@@ -243,7 +243,7 @@ class LiveSession:
             if not self._utterance and not self._pauses:
                 # Silence: nothing to decode; keep the context and a starting word's onset.
                 keep = max(o.endpoint.preroll_s, o.context_s)
-                self.buffer.drop_before(self.buffer.end - keep)
+                self.buffer.drop_before(self._context_from(self.buffer.end - keep))
         if self._pauses:
             events = await self._finalize_pauses(events)
             decoded = True
@@ -350,7 +350,7 @@ class LiveSession:
 
     def _after_final(self, until: float) -> list[Event]:
         """Everything up to `until` is final: drop its audio (but the context)."""
-        self.buffer.drop_before(until - self.options.context_s)
+        self.buffer.drop_before(self._context_from(until - self.options.context_s))
         self.policy.forget()
         self._heard_until = None
         return self._set_partial("", until, until, None)
@@ -364,8 +364,35 @@ class LiveSession:
         events += await self._final(len(self.pending), None)
         self._heard_until = end
         last = self.policy.last_end or 0.0
-        self.buffer.drop_before(max(last - o.context_s, end - o.keep_at_cap_s))
+        self.buffer.drop_before(max(self._context_from(last - o.context_s), end - o.keep_at_cap_s))
         return events
+
+    def _context_from(self, t: float, reach: float = 1.5) -> float:
+        """Where the audio kept before the words not yet final should begin, about `t`: between
+        two final words, never inside one, and at a sentence start within `reach` of `t` when
+        there is one. A window that begins inside a word, or inside a sentence whose first
+        words are only in the prompt, can make Whisper write a fragment and stop ("Jersey."
+        for 7 s of speech, losing every word after it)."""
+        recent: list[Word] = []
+        for segment in reversed(self.finals):
+            recent[:0] = segment.words
+            if segment.start < t - reach:
+                break
+        first: float | None = None
+        for previous, word in zip([None, *recent], recent, strict=False):
+            if word.start < t - reach:
+                continue
+            if word.start > t + reach and first is not None:
+                break
+            # Between the words (cross-attention times are rough), at most 0.3 s before it.
+            before = t - reach if previous is None else (previous.end + word.start) / 2
+            cut = max(before, word.start - 0.3)
+            starts = previous is None or previous.word.endswith(SENTENCE_END)
+            if starts and word.start <= t + reach:
+                return cut
+            if first is None and word.start >= t:
+                first = cut
+        return t if first is None else first
 
     async def _commit(self, words: list[LiveWord], *, sentences: bool) -> list[Event]:
         events: list[Event] = []
@@ -379,7 +406,8 @@ class LiveSession:
             if ends:
                 count = ends[-1] + 1
                 events += await self._final(count, None)
-                self.buffer.drop_before(self.finals[-1].end - self.options.context_s)
+                context = self._context_from(self.finals[-1].end - self.options.context_s)
+                self.buffer.drop_before(context)
         return events
 
     async def _final(self, count: int, latency_from: float | None) -> list[Event]:
