@@ -13,7 +13,10 @@ Measured per level, from the client's side (what a caption viewer sees):
   an utterance, after the moment that utterance's first sample was sent (one value per clip
   onset; a partial still showing the previous utterance's words but spanning the new one's
   start counts too, so this can flatter a little);
-- final: the first final reaching an utterance's end, after its last sample was sent;
+- final: the first final reaching an utterance's end, after its last sample was sent, in
+  two kinds: after a pause (the utterance is followed by 2 or 6 s of silence, or is the
+  last: speech ended, the server's 0.5 s endpoint applies, the issue's target) and at a
+  0.3 s gap (speech goes on: shorter than a pause, so only a sentence end commits it);
 - lag: the server's `lag` events over time: mean of the last third, the largest, and the
   slope (s per s of audio). A level "holds real time" when every stream ended, the slope is
   under 0.02 s/s (1.2 s per minute) and the last third's mean lag is under 2 s.
@@ -70,6 +73,12 @@ class Program:
     audio: np.ndarray
     utterances: list[tuple[float, float]]
     reference: str
+
+    def paused(self, index: int) -> bool:
+        """Whether utterance `index` is followed by a pause (>= 1 s of silence) or is last."""
+        if index + 1 >= len(self.utterances):
+            return True
+        return self.utterances[index + 1][0] - self.utterances[index][1] >= 1.0
 
 
 def program(rotation: int, seconds: float | None) -> Program:
@@ -181,7 +190,8 @@ def server(
 @dataclass
 class StreamResult:
     partial_latency: list[float] = field(default_factory=list)
-    final_latency: list[float] = field(default_factory=list)
+    final_latency: list[float] = field(default_factory=list)  # after a pause
+    gap_final_latency: list[float] = field(default_factory=list)  # at a 0.3 s gap
     lag: list[tuple[float, float]] = field(default_factory=list)  # (audio time sent, lag)
     text: str = ""
     refused: bool = False
@@ -240,7 +250,8 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
                 if isinstance(event, Final):
                     finals.append(event.text.strip())
                     for i in [i for i, t in ends.items() if t <= now and event.end >= t - 0.3]:
-                        result.final_latency.append(now - ends.pop(i))
+                        kind = result.final_latency if prog.paused(i) else result.gap_final_latency
+                        kind.append(now - ends.pop(i))
                 elif isinstance(event, LagEvent):
                     result.lag.append((now, event.seconds))
             sender.cancel()
@@ -278,6 +289,7 @@ async def level(url: str, streams: int, seconds: float | None, language: str, dr
     results = await asyncio.gather(*(play(url, p, language, drain) for p in programs))
     partial = [v for r in results for v in r.partial_latency]
     final = [v for r in results for v in r.final_latency]
+    gap_final = [v for r in results for v in r.gap_final_latency]
     lag = [p for r in results for p in r.lag]
     duration = max(p.audio.size / RATE for p in programs)
     last_third = [v for t, v in lag if t >= duration * 2 / 3]
@@ -293,6 +305,7 @@ async def level(url: str, streams: int, seconds: float | None, language: str, dr
         "streams": streams,
         "partial": (percentile(partial, 50), percentile(partial, 95), len(partial)),
         "final": (percentile(final, 50), percentile(final, 95), len(final)),
+        "gap_final": (percentile(gap_final, 50), percentile(gap_final, 95), len(gap_final)),
         "lag_end": lag_end,
         "lag_max": max((v for _, v in lag), default=float("nan")),
         "lag_slope": lag_slope,
@@ -373,16 +386,18 @@ def report_levels(rows: list[dict], levels: list[int], args: argparse.Namespace)
     print(f"\n{args.device}, {args.threads} threads, 100 ms messages, language {args.language}")
     print(f"server: {settings}\n")
     print(
-        "| streams | audio s | first partial p50 / p95 s (n) | final p50 / p95 s (n)"
-        " | lag, last third s | lag max s | lag slope s/s | real time held | refused | errors |"
+        "| streams | audio s | first partial p50 / p95 s (n) | final after a pause p50 / p95 s (n)"
+        " | final at a 0.3 s gap p50 / p95 s (n) | lag, last third s | lag max s"
+        " | lag slope s/s | real time held | refused | errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         p50, p95, pn = r["partial"]
         f50, f95, fn = r["final"]
+        g50, g95, gn = r["gap_final"]
         print(
             f"| {r['streams']} | {r['duration']:.0f} | {p50:.2f} / {p95:.2f} ({pn}) | "
-            f"{f50:.2f} / {f95:.2f} ({fn}) | "
+            f"{f50:.2f} / {f95:.2f} ({fn}) | {g50:.2f} / {g95:.2f} ({gn}) | "
             f"{r['lag_end']:.2f} | {r['lag_max']:.2f} | {r['lag_slope']:+.3f} | "
             f"{'yes' if r['held'] else 'no'} | {r['refused']} | {len(r['errors'])} |"
         )
