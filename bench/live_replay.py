@@ -3,11 +3,11 @@ latencies on a virtual clock.
 
 A `LiveSession` is fed the shared long form (`hark.dev.real_speech`: the reference clips with
 0.3/2/6 s gaps, 126 s) in 100 ms blocks through `engine_decoder` on the real Whisper base
-(CPU int8, 2 threads, language en, beam 1), as the server feeds it, but nothing here reads a
-clock to decide anything (and CTranslate2's sampling seed is fixed for the temperature
-fallback), so two runs of one configuration should make the same decodes and words whatever
-the machine's load (`--cost cpu` excepted; but see docs/benchmarks.md, 2026-12-01: the WER
-of one configuration still differed between runs once):
+(CPU int8, 2 threads, language en, beam 1, temperature 0 only), as the server feeds it, and
+nothing here reads a clock to decide anything, so two runs of one configuration make the
+same decodes and words whatever the machine's load (`--cost cpu` excepted). With the
+temperature fallback on (`fallback=1`) they do not: CTranslate2's sampling generator is per
+thread and seeded once, so what ran before on the scheduler's thread changes the samples.
 
 - counts: decodes and window seconds (audio decoded) per second of audio, and the encoder
   seconds (every window is encoded as a 30 s input, unless `pad=` shortens it);
@@ -28,7 +28,8 @@ of one configuration still differed between runs once):
 
 Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 `max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
-`beam` (beam size), `fallback` (0: temperature 0 only) and `pad` (encoder padding, s, or
+`beam` (beam size), `fallback` (1: the files' temperature fallback; default 0, temperature 0
+only, as the server's live streams) and `pad` (encoder padding, s, or
 `none` for 30 s inputs); all run in one
 process on one loaded model, so their counts and WERs compare side by side.
 
@@ -80,7 +81,7 @@ class Config:
     name: str
     options: object  # SessionOptions
     beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
-    fallback: bool = True  # the temperature fallback (False: temperature 0 only)
+    fallback: bool = False  # the temperature fallback (off: temperature 0 only, as the server)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
 
 
@@ -94,7 +95,7 @@ def parse_config(spec: str) -> Config:
         key, _, value = item.partition("=")
         values[key] = value
     beam = int(values.pop("beam", 1))
-    fallback = values.pop("fallback", "1").lower() in ("1", "true")
+    fallback = values.pop("fallback", "0").lower() in ("1", "true")
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
@@ -108,7 +109,7 @@ def parse_config(spec: str) -> Config:
     options = SessionOptions(**typed)  # type: ignore[arg-type]
     if policy:
         options = replace(options, policy=PolicyOptions(**policy))
-    return Config(name or "default", options, beam, pad, fallback)
+    return Config(name or "default", options, beam=beam, pad=pad, fallback=fallback)
 
 
 async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
@@ -120,8 +121,7 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities
 
-    # The temperature fallback samples: a fixed seed, so that it cannot make runs differ
-    # (runs still differed once: docs/benchmarks.md, 2026-12-01).
+    # Only helps for the first run in a process (see the docstring: per-thread generators).
     ctranslate2.set_random_seed(0)
     run = Run(config.name)
     options = config.options
@@ -133,7 +133,7 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     )
     padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
     decoding = TranscribeOptions(
-        language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": 0.0})
+        language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": [0.0]})
     )
     inner = engine_decoder(engine, decoding, **padded)
     clock = [0.0]  # virtual seconds

@@ -113,3 +113,19 @@ def test_timeline_puts_times_back_on_the_senders_clock() -> None:
     assert moved.duration == 9.5
     assert (moved.segments[0].start, moved.segments[0].end) == (1.5, 3.5)
     assert [(w.start, w.end) for w in moved.segments[0].words] == [(1.5, 2.0), (3.0, 3.5)]
+
+
+def test_live_options_decode_at_temperature_zero_unless_asked() -> None:
+    """No sampling fallback for live windows by default (captions are the same on every run);
+    a stream that names temperatures gets them, and the live beam size applies."""
+    from types import SimpleNamespace
+
+    from hark.server.streams import live_options
+    from hark.settings import Settings
+
+    state = SimpleNamespace(settings=Settings(live_beam_size=2))
+    default = live_options(state, {})  # type: ignore[arg-type]
+    assert default.temperature == [0.0] and default.beam_size == 2
+    assert default.decode().temperatures == (0.0,)
+    asked = live_options(state, {"temperature": ["0", "0.4"], "beam_size": 5})  # type: ignore[arg-type]
+    assert asked.temperature == [0.0, 0.4] and asked.beam_size == 5
