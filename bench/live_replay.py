@@ -28,8 +28,9 @@ thread and seeded once, so what ran before on the scheduler's thread changes the
 
 Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 `max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
-`beam` (beam size), `fallback` (1: the files' temperature fallback; default 0, temperature 0
-only, as the server's live streams) and `pad` (encoder padding, s, or
+`beam` (beam size), `final_beam` (beam of the decodes that make finals: pauses, the cap, the
+end), `fallback` (1: the files' temperature fallback; default 0, temperature 0 only, as the
+server's live streams) and `pad` (encoder padding, s, or
 `none` for 30 s inputs); all run in one
 process on one loaded model, so their counts and WERs compare side by side.
 
@@ -82,6 +83,7 @@ class Config:
     options: object  # SessionOptions
     beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
     fallback: bool = False  # the temperature fallback (off: temperature 0 only, as the server)
+    final_beam: int | None = None  # beam of the decodes that make finals (None: `beam`)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
 
 
@@ -96,6 +98,8 @@ def parse_config(spec: str) -> Config:
         values[key] = value
     beam = int(values.pop("beam", 1))
     fallback = values.pop("fallback", "0").lower() in ("1", "true")
+    given_final = values.pop("final_beam", "")
+    final_beam = int(given_final) if given_final else None
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
@@ -109,7 +113,9 @@ def parse_config(spec: str) -> Config:
     options = SessionOptions(**typed)  # type: ignore[arg-type]
     if policy:
         options = replace(options, policy=PolicyOptions(**policy))
-    return Config(name or "default", options, beam=beam, pad=pad, fallback=fallback)
+    return Config(
+        name or "default", options, beam=beam, pad=pad, fallback=fallback, final_beam=final_beam
+    )
 
 
 async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
@@ -135,10 +141,15 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     decoding = TranscribeOptions(
         language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": [0.0]})
     )
-    inner = engine_decoder(engine, decoding, **padded)
     clock = [0.0]  # virtual seconds
 
-    async def decoder(samples, prompt, language):
+    def counted(inner):
+        async def decoder(samples, prompt, language):
+            return await measured(inner, samples, prompt, language)
+
+        return decoder
+
+    async def measured(inner, samples, prompt, language):
         run.decodes += 1
         run.window_s += samples.size / RATE
         before = run.encoder_s
@@ -157,11 +168,16 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
             clock[0] += cost[0] + cost[1] * samples.size / RATE + cost[2] * encoded
         return decoded
 
+    final = None
+    if config.final_beam is not None:
+        wide = decoding.model_copy(update={"beam_size": config.final_beam})
+        final = counted(engine_decoder(engine, wide, **padded))
     session = LiveSession(
-        decoder,
+        counted(engine_decoder(engine, decoding, **padded)),
         lambda samples: speech_probabilities(samples, engine.pipeline.vad),
         options,
         language="en",
+        final_decoder=final,
     )
     block = round(BLOCK_S * RATE)
     fed = 0

@@ -129,3 +129,27 @@ def test_live_options_decode_at_temperature_zero_unless_asked() -> None:
     assert default.decode().temperatures == (0.0,)
     asked = live_options(state, {"temperature": ["0", "0.4"], "beam_size": 5})  # type: ignore[arg-type]
     assert asked.temperature == [0.0, 0.4] and asked.beam_size == 5
+
+
+@pytest.mark.parametrize(
+    ("env", "commit", "two_pass"),
+    [({}, "words", False), ({"live_commit": "pauses", "live_final_beam_size": 5}, "pauses", True)],
+)
+def test_sessions_follow_the_commit_and_final_beam_settings(
+    env: dict[str, object], commit: str, two_pass: bool
+) -> None:
+    """HARK_LIVE_COMMIT and HARK_LIVE_FINAL_BEAM_SIZE reach every new session (the sessions'
+    own behaviour with them is tested in test_live_policy.py)."""
+    from types import SimpleNamespace
+
+    from hark.server.streams import StreamConfig, live_options, new_session
+    from hark.settings import Settings
+
+    engine = SimpleNamespace(pipeline=SimpleNamespace(vad=None))
+    state = SimpleNamespace(settings=Settings(**env), loaded=lambda: engine)
+    session = new_session(state, StreamConfig(live_options(state, {})))  # type: ignore[arg-type]
+    assert session.options.policy.commit == commit
+    assert (session._final_decoder is not None) is two_pass
+    # A stream that asks for a beam at least as wide needs no second pass.
+    wide = StreamConfig(live_options(state, {"beam_size": 5}))  # type: ignore[arg-type]
+    assert new_session(state, wide)._final_decoder is None  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 
 from hark.live.buffer import AudioBuffer
 from hark.live.endpoint import Endpointer, EndpointOptions, StreamingVad
-from hark.live.policy import CommitPolicy
+from hark.live.policy import CommitPolicy, PolicyOptions
 from hark.live.session import (
     Committed,
     DecodedWindow,
@@ -424,3 +424,24 @@ def test_a_reused_hypothesis_keeps_a_last_word_stretched_past_the_pause() -> Non
     session = LiveSession(stretching, script.probabilities)
     events = asyncio.run(run(session, 7.0))
     assert final_words(events) == [w.word.strip() for w in spoken]
+
+
+def test_a_final_decoder_makes_the_finals_and_partials_stay_interim() -> None:
+    """Two passes: step decodes (partials) on one decoder; the decode made as a silence
+    begins, whose words the pause then finalises, on the other (e.g. a wider beam)."""
+    spoken = [
+        *spoken_words(6, start=1.0, sentence=0),  # 1.0 .. 3.3 s, then a pause
+        *(w.shifted(5.0) for w in spoken_words(6, start=1.0)),  # 6.0 .. 8.3 s
+    ]
+    script = Script(spoken, [(1.0, 3.4), (6.0, 8.4)])
+    wide = Script([LiveWord(w.word.upper(), w.start, w.end) for w in spoken], script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 10.0))
+    events += asyncio.run(session.end())
+    assert final_words(events) == [w.word.strip().upper() for w in spoken]
+    partials = [e.text for e in events if isinstance(e, Partial) and e.text]
+    assert partials[0] == partials[0].lower()  # the first steps: the interim decoder
+    assert len(wide.calls) == 2  # one decode per utterance (the silence's), reused at the pause
+    assert [round(t1, 1) for _, t1, _ in wide.calls] == [3.8, 8.8]  # 0.3 s into each silence
+    assert len(script.calls) >= 2

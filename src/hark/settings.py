@@ -165,6 +165,20 @@ class Settings(BaseSettings):
     live_beam_size: int = Field(
         1, ge=1, le=10, description="Beam size of live decodes (a stream may ask for another)."
     )
+    live_final_beam_size: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="Beam size of the live decodes that make finals (pauses, the buffer cap, "
+        "the end), when wider than the stream's: a second pass, one more decode per pause; "
+        "unset: finals come from the interim decodes' beam.",
+    )
+    live_commit: Literal["words", "sentences", "pauses"] = Field(
+        "words",
+        description="What a live stream finalises before a pause: 'words' (every word two "
+        "decodes agree on, a sentence end makes a final), 'sentences' (agreed words up to a "
+        "sentence end) or 'pauses' (nothing: finals at pauses and the buffer cap only).",
+    )
     live_max_frame_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest WebSocket message accepted (close 1009)."
     )

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -153,9 +154,14 @@ class LiveSession:
         *,
         language: str | None = None,
         speakers: SpeakerFn | None = None,
+        final_decoder: WindowDecoder | None = None,
     ) -> None:
+        """`final_decoder`: for the decodes whose words become final at once (at a pause, the
+        cap, `flush`, `end`), e.g. a wider beam than the interim ones; with it, a pause is
+        always decoded on its own (`early_final` does not apply)."""
         self.options = o = options or SessionOptions()
         self._decoder = decoder
+        self._final_decoder = final_decoder
         self._speakers = speakers
         self.language = language
         self.buffer = AudioBuffer(o.max_buffer_s + 2 * o.piece_s)
@@ -175,6 +181,7 @@ class LiveSession:
         self._frames = 0  # VAD frames taken by the endpointer
         self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
         self._heard_until: float | None = None  # end of the window of the policy's hypothesis
+        self._heard_final = False  # that hypothesis came from the final decoder (or the only one)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -247,21 +254,24 @@ class LiveSession:
         if self._pauses:
             events = await self._finalize_pauses(events)
             decoded = True
-        if not decoded and o.interim and self._utterance and self._interim_due():
-            events += await self._interim()
+        if not decoded and o.interim and self._utterance:
+            due = self._interim_due()
+            if due is not None:
+                events += await self._interim(final=due == "silence")
         return events
 
-    def _interim_due(self) -> bool:
+    def _interim_due(self) -> Literal["step", "silence"] | None:
         """A step of new audio since the last decode, or a silence that may become a pause:
         decoded once it holds `preroll_s` of the silence, that window holds everything a
-        final decode would, so the final at the pause needs no decode of its own."""
+        final decode would, so the final at the pause needs no decode of its own (with a
+        final decoder, this decode is made on it)."""
         if self.buffer.end - self._last_decode_end >= self.options.step_s:
-            return True
+            return "step"
         quiet = self.endpointer.silence_since
         if quiet is None or not self.options.early_final:
-            return False
+            return None
         tail = quiet + self.options.endpoint.preroll_s
-        return self.buffer.end >= tail > self._last_decode_end
+        return "silence" if self.buffer.end >= tail > self._last_decode_end else None
 
     async def flush(self) -> list[Event]:
         """Finalise everything heard so far."""
@@ -291,10 +301,11 @@ class LiveSession:
 
     # -- steps --------------------------------------------------------------------------------
 
-    async def _interim(self) -> list[Event]:
+    async def _interim(self, final: bool = False) -> list[Event]:
         end = self.buffer.end
-        hypothesis = await self._decode(self.buffer.start, end)
+        hypothesis = await self._decode(self.buffer.start, end, final=final)
         self._heard_until = end
+        self._heard_final = final or self._final_decoder is None
         events = await self._commit(self.policy.update(hypothesis), sentences=True)
         tail = self.pending + self.policy.tentative
         latency_from = None
@@ -307,7 +318,7 @@ class LiveSession:
     async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
         events: list[Event] = []
         if self._utterance or self.pending or self.policy.tentative:
-            hypothesis = await self._decode(self.buffer.start, until)
+            hypothesis = await self._decode(self.buffer.start, until, final=True)
             events += await self._commit(self.policy.flush(hypothesis), sentences=False)
             events += await self._final(len(self.pending), speech_end)
         self._utterance = False
@@ -324,14 +335,14 @@ class LiveSession:
         until = pauses[-1].until
         words: list[LiveWord] = []
         heard = self._heard_until is not None and self._heard_until >= until - 0.02
-        heard = heard and self.options.early_final
+        heard = heard and self.options.early_final and self._heard_final
         if len(pauses) == 1 and heard:
             # The last interim decoded the utterance and the silence after it: no new decode.
             # All its words are the utterance's (Whisper often stretches the last word's end
             # to the window's end, past `until`: cutting there would lose it).
             words = self.policy.flush()
         elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
-            words = self.policy.flush(await self._decode(self.buffer.start, until))
+            words = self.policy.flush(await self._decode(self.buffer.start, until, final=True))
         out: list[Event] = []
         at = 0
         for k, pause in enumerate(pauses):
@@ -359,7 +370,7 @@ class LiveSession:
         """The buffer is full of speech without a pause: finalise all but the last second."""
         o = self.options
         end = self.buffer.end
-        hypothesis = await self._decode(self.buffer.start, end)
+        hypothesis = await self._decode(self.buffer.start, end, final=True)
         events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
         events += await self._final(len(self.pending), None)
         self._heard_until = end
@@ -444,14 +455,15 @@ class LiveSession:
             ],
         )
 
-    async def _decode(self, start: float, end: float) -> list[LiveWord]:
+    async def _decode(self, start: float, end: float, *, final: bool = False) -> list[LiveWord]:
         samples = self.buffer.window(start, end)
         start = max(start, self.buffer.start)
         self._last_decode_end = max(self._last_decode_end, start + samples.size / SAMPLE_RATE)
         if samples.size < self.options.min_window_s * SAMPLE_RATE:
             return []
         self.decodes += 1
-        decoded = await self._decoder(samples, self._prompt_before(start), self.language)
+        decoder = self._final_decoder if final and self._final_decoder else self._decoder
+        decoded = await decoder(samples, self._prompt_before(start), self.language)
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05

@@ -26,6 +26,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.live.endpoint import EndpointOptions
+from hark.live.policy import PolicyOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
 from hark.live.windows import engine_decoder
@@ -403,6 +404,7 @@ def new_session(
         keep_at_cap_s=min(5.0, s.live_max_buffer_s / 2),
         interim=config.interim,
         endpoint=endpoint,
+        policy=PolicyOptions(commit=s.live_commit),
     )
     vad = state.loaded().pipeline.vad
 
@@ -416,14 +418,20 @@ def new_session(
         async def speakers(audio: np.ndarray) -> str | None:
             return await asyncio.to_thread(online.label, audio)
 
+    # A stream opens only once the engine is loaded; `cancel` (the stream is gone) takes a
+    # window still queued out of the scheduler.
+    engine = state.loaded()
+    final = None
+    if s.live_final_beam_size and s.live_final_beam_size > config.options.beam_size:
+        wide = config.options.model_copy(update={"beam_size": s.live_final_beam_size})
+        final = engine_decoder(engine, wide, cancel)
     return LiveSession(
-        # a stream opens only once the engine is loaded; `cancel` (the stream is gone)
-        # takes a window still queued out of the scheduler
-        engine_decoder(state.loaded(), config.options, cancel),
+        engine_decoder(engine, config.options, cancel),
         probabilities,
         options,
         language=config.options.language,
         speakers=speakers,
+        final_decoder=final,
     )
 
 
