@@ -19,8 +19,8 @@ thread and seeded once, so what ran before on the scheduler's thread changes the
   changes wall time);
   audio arrives at real-time pace on that clock and the session is fed, as the server's inbox
   does, everything that arrived while it decoded, in one block. Final latency, as
-  bench/stream.py counts it: virtual time of the first final reaching a clip's end (less
-  0.5 s) minus the clip's end; and as the server's histogram does: a pause's final minus the
+  bench/stream.py counts it: virtual time of each utterance's last final minus the utterance's
+  end (`stream.final_latencies`); and as the server's histogram does: a pause's final minus the
   pause's start (includes the 0.5 s of silence); lag = audio arrived but not decoded. With
   A, B measured on a machine this says whether real time holds there and what one stream's
   final p95 is, without timing noise. `--cost 0,0` is the timing-free feed
@@ -56,6 +56,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream import final_latencies as stream_final_latencies  # noqa: E402
 from stream import program  # noqa: E402  (bench/stream.py: the long form and its clips)
 
 RATE = 16_000
@@ -71,7 +72,7 @@ class Run:
     decode_wall_s: float = 0.0
     decode_cpu_s: float = 0.0  # process CPU time during decodes (all threads)
     text: str = ""
-    finals: list[tuple[float, float]] = field(default_factory=list)  # (segment end, emitted at)
+    finals: list[tuple[float, float, float]] = field(default_factory=list)  # (at, start, end)
     pause_latency: list[float] = field(default_factory=list)  # pause start -> its final
     lags: list[float] = field(default_factory=list)
     wall_s: float = 0.0
@@ -188,7 +189,7 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
         for event in events:
             if isinstance(event, Final):
                 finals.append(event.segment)
-                run.finals.append((event.segment.end, clock[0]))
+                run.finals.append((clock[0], event.segment.start, event.segment.end))
                 if event.latency_from is not None:
                     run.pause_latency.append(clock[0] - event.latency_from)
 
@@ -205,13 +206,9 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
     return run
 
 
-def final_latencies(run: Run, utterances: list[tuple[float, float]]) -> list[float]:
-    out = []
-    for _, end in utterances:
-        emitted = [at for seg_end, at in run.finals if seg_end >= end - 0.5]
-        if emitted:
-            out.append(max(0.0, min(emitted) - end))
-    return out
+def final_latencies(run: Run, prog) -> list[float]:
+    """bench/stream.py's measure (each utterance's last final, from its end), all utterances."""
+    return [latency for _, latency in stream_final_latencies(prog, run.finals)]
 
 
 def p95(values: list[float]) -> float:
@@ -254,7 +251,7 @@ def main() -> None:
             )
     audio_s = prog.audio.size / RATE
     print(
-        "config | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | clip-end final "
+        "config | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | utterance final "
         "p50/p95 | pause final p50/p95 | lag max / last third | decode wall s/s (latencies and "
         "lag: virtual s) | decode CPU s/s"
     )
@@ -262,7 +259,7 @@ def main() -> None:
         for config in configs:
             run = asyncio.run(replay(engine, prog.audio, config, cost))
             errors = align_words(reference, normalize_words(run.text))
-            lat = final_latencies(run, prog.utterances)
+            lat = final_latencies(run, prog)
             third = run.lags[len(run.lags) * 2 // 3 :] or [0.0]
             print(
                 f"{config.name} | {round_} | {run.decodes / audio_s:.3f} | "

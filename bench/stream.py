@@ -13,7 +13,8 @@ Measured per level, from the client's side (what a caption viewer sees):
   an utterance, after the moment that utterance's first sample was sent (one value per clip
   onset; a partial still showing the previous utterance's words but spanning the new one's
   start counts too, so this can flatter a little);
-- final: the first final reaching an utterance's end, after its last sample was sent, in
+- final: when the utterance's last final arrived (the latest-ending final that begins inside
+  it), after its last sample was sent, in
   two kinds: after a pause (the utterance is followed by 2 or 6 s of silence, or is the
   last: speech ended, the server's 0.5 s endpoint applies, the issue's target) and at a
   0.3 s gap (speech goes on: shorter than a pause, so only a sentence end commits it);
@@ -237,6 +238,7 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
             # is stopped and its error is the stream's.
             sender.add_done_callback(lambda task: task.cancelled() or task.exception())
             finals: list[str] = []
+            timed: list[tuple[float, float, float]] = []  # (received, start, end) of finals
             async for event in live:
                 now = heard()
                 if isinstance(event, Partial | Final):
@@ -249,14 +251,14 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
                                 result.partial_latency.append(now - onsets.pop(i))
                 if isinstance(event, Final):
                     finals.append(event.text.strip())
-                    for i in [i for i, t in ends.items() if t <= now and event.end >= t - 0.3]:
-                        kind = result.final_latency if prog.paused(i) else result.gap_final_latency
-                        kind.append(now - ends.pop(i))
+                    timed.append((now, event.start, event.end))
                 elif isinstance(event, LagEvent):
                     result.lag.append((now, event.seconds))
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            for paused, latency in final_latencies(prog, timed):
+                (result.final_latency if paused else result.gap_final_latency).append(latency)
             result.ended = live.done is not None
             result.text = " ".join(finals)
             if live.transcript and live.transcript.get("text"):
@@ -268,6 +270,23 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
         if sender is not None and not sender.done():
             sender.cancel()
     return result
+
+
+def final_latencies(
+    prog: Program, timed: list[tuple[float, float, float]]
+) -> list[tuple[bool, float]]:
+    """(followed by a pause, latency) per utterance that got a final: its final is the last of
+    the finals that begin inside it (its last words), counted from the utterance's end. Not
+    "the first final reaching the end": a clip's trailing silence would push that to the next
+    utterance's final. `timed`: (received, start, end) of each final."""
+    out = []
+    for i, (onset, end) in enumerate(prog.utterances):
+        following = prog.utterances[i + 1][0] if i + 1 < len(prog.utterances) else float("inf")
+        mine = [(t, e) for t, s, e in timed if onset - 0.5 <= s < min(end, following - 0.1)]
+        if mine:
+            received = max(mine, key=lambda m: (m[1], m[0]))[0]
+            out.append((prog.paused(i), max(0.0, received - end)))
+    return out
 
 
 # ------------------------------------------------------------------------------ levels
