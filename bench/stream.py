@@ -139,6 +139,20 @@ def server(
     device: str, max_streams: int, threads: int, extra: dict[str, str] | None = None
 ) -> Iterator[str]:
     """`hark serve` with the real Whisper base on a free loopback port, until exit."""
+    with server_process(device, max_streams, threads, extra) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(
+    device: str,
+    max_streams: int,
+    threads: int,
+    extra: dict[str, str] | None = None,
+    model: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server()`, also yielding the server's process (its PID: memory is read from /proc);
+    `model` replaces the real Whisper base."""
     from hark.dev.real_whisper import real_whisper_base
 
     with socket.socket() as s:
@@ -146,7 +160,7 @@ def server(
         port = s.getsockname()[1]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HARK_")},
-        "HARK_MODEL": str(real_whisper_base()),
+        "HARK_MODEL": str(model or real_whisper_base()),
         "HARK_DEVICE": device,
         "HARK_COMPUTE_TYPE": "int8" if device == "cpu" else "float16",
         "HARK_CPU_THREADS": str(threads),
@@ -176,7 +190,7 @@ def server(
                 raise SystemExit(f"server not ready:\n{log.read_text()}")
             time.sleep(0.5)
         print(f"server: {url} ({device}, log {log})", file=sys.stderr)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:

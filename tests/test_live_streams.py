@@ -108,6 +108,31 @@ def test_wait_holds_a_fast_stream_back_without_a_keepalive_close(
     assert held > 2 * 0.5  # held back for longer than a ping interval plus its timeout
 
 
+def test_the_client_keeps_a_held_back_stream_past_its_own_ping_timeout(
+    busy: Server, speech: np.ndarray
+) -> None:
+    """hark.client_live with a 0.3-s pong timeout pushes 30 s of speech with overload=wait:
+    its pings sit in the TCP stream behind audio the server is not reading yet, far longer
+    than that; the client must not close the stream for it (it did: 1011 "keepalive ping
+    timeout" after 60 s when an hour was sent at 20x, bench/stream_memory.py)."""
+    from hark.client_live import AsyncLiveClient
+
+    audio = pcm16(np.tile(speech, 3)[: 16000 * 30])
+
+    async def main() -> tuple[dict[str, Any], float]:
+        client = AsyncLiveClient(busy.url, ping_interval=0.2, ping_timeout=0.3)
+        async with client.listen(language="en", overload="wait") as live:
+            assert live.ready is not None and live.ready.overload == "wait"
+            started = time.monotonic()
+            await live.send(audio)
+            done = await live.finish()
+            return done.raw["stats"], time.monotonic() - started
+
+    stats, held = asyncio.run(main())
+    assert stats["audio_s"] == pytest.approx(30.0, abs=0.01) and stats["dropped_s"] == 0
+    assert held > 2 * 0.3  # held back for longer than the client's pong timeout
+
+
 def test_abrupt_disconnects_free_their_slots_at_once(busy: Server, speech: np.ndarray) -> None:
     """All three slots taken by streams that are behind, then their TCP connections dropped
     without a close frame while their audio is still queued: the slots come free within

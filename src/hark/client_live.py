@@ -92,6 +92,7 @@ class Ready(LiveEvent):
     sample_rate: int
     format: str
     language: str | None
+    overload: str | None = None  # "drop" or "wait" (what the stream does at its bound)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ def parse_event(data: dict[str, Any]) -> LiveEvent:
             sample_rate=int(data.get("sample_rate") or 16000),
             format=str(data.get("format") or "pcm16"),
             language=data.get("language"),
+            overload=data.get("overload"),
         )
     if kind == "partial":
         return Partial(kind, data, str(data.get("text", "")), data.get("start"), data.get("end"))
@@ -265,9 +267,10 @@ class LiveSession:
                 max_size=self._client.max_message_bytes,
                 open_timeout=self._client.open_timeout,
                 # Pings from this side stay on (a dead server is noticed), with a generous
-                # timeout: a busy server answers late but answers.
-                ping_interval=20,
-                ping_timeout=60,
+                # timeout: a busy server answers late but answers. Not for a held-back stream
+                # (below).
+                ping_interval=self._client.ping_interval,
+                ping_timeout=None if self._held_back(None) else self._client.ping_timeout,
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -280,6 +283,9 @@ class LiveSession:
         while (event := await self._next_event()) is not None:
             if isinstance(event, Ready):
                 self.ready = event
+                if self._held_back(event):
+                    # Read by websockets' keepalive loop before each ping; no ping is out yet.
+                    self._ws.ping_timeout = None
                 return event
         raise LiveError("the server closed the stream before it was ready")
 
@@ -324,6 +330,15 @@ class LiveSession:
         return await self._client.result(self.session_id, output)
 
     # -- internals ---------------------------------------------------------------------
+
+    def _held_back(self, ready: Ready | None) -> bool:
+        """The server may hold this stream back (overload=wait, asked for or the server's
+        default). Its pong to our ping then comes only once the server has read all the audio
+        sent before the ping, which at a high `--speed` is minutes of work queued in the TCP
+        buffers: no pong timeout can tell that from a dead server, so none is applied (a
+        server that exits still closes the connection)."""
+        overload = ready.overload if ready is not None else None
+        return (overload or self._params.get("overload")) == "wait"
 
     def _open_ws(self) -> ClientConnection:
         if self._ws is None:
@@ -386,7 +401,9 @@ class AsyncLiveClient:
     """A Hark server for live streams: `listen(...)` opens one, `result(...)` fetches one.
 
     `base_url` is the server (`http://host:9080`, any path prefix kept); `api_key` is sent as
-    a bearer token on the handshake and on result downloads."""
+    a bearer token on the handshake and on result downloads. `ping_interval` /
+    `ping_timeout` are the stream's WebSocket keepalive (a stream the server may hold back,
+    overload=wait, gets no pong timeout: its pongs wait behind the audio not yet read)."""
 
     def __init__(
         self,
@@ -396,12 +413,18 @@ class AsyncLiveClient:
         open_timeout: float = 30.0,
         max_message_bytes: int = 16 * 1024 * 1024,
         transport: httpx.AsyncBaseTransport | None = None,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 60.0,
     ) -> None:
         websocket_url(base_url, "", {})  # fail early on a malformed URL
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.open_timeout = open_timeout
         self.max_message_bytes = max_message_bytes
+        # WebSocket keepalive: a ping this often, the stream closed (1011) when its pong is
+        # `ping_timeout` late; overload=wait streams get no timeout (LiveSession._held_back).
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self._transport = transport
 
     def headers(self) -> dict[str, str]:
