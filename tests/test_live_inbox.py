@@ -133,7 +133,10 @@ def test_live_options_decode_at_temperature_zero_unless_asked() -> None:
 
 @pytest.mark.parametrize(
     ("env", "commit", "two_pass"),
-    [({}, "words", False), ({"live_commit": "pauses", "live_final_beam_size": 5}, "pauses", True)],
+    [
+        ({}, "pauses", True),
+        ({"live_commit": "words", "live_final_beam_size": 1}, "words", False),
+    ],
 )
 def test_sessions_follow_the_commit_and_final_beam_settings(
     env: dict[str, object], commit: str, two_pass: bool

@@ -165,16 +165,16 @@ class Settings(BaseSettings):
     live_beam_size: int = Field(
         1, ge=1, le=10, description="Beam size of live decodes (a stream may ask for another)."
     )
-    live_final_beam_size: int | None = Field(
-        None,
+    live_final_beam_size: int = Field(
+        5,
         ge=1,
         le=10,
         description="Beam size of the live decodes that make finals (pauses, the buffer cap, "
-        "the end), when wider than the stream's: a second pass, one more decode per pause; "
-        "unset: finals come from the interim decodes' beam.",
+        "the end), when wider than the stream's: a second pass, at the decode made as a "
+        "silence begins; 1 (or the stream's beam): no second pass.",
     )
     live_commit: Literal["words", "sentences", "pauses"] = Field(
-        "words",
+        "pauses",
         description="What a live stream finalises before a pause: 'words' (every word two "
         "decodes agree on, a sentence end makes a final), 'sentences' (agreed words up to a "
         "sentence end) or 'pauses' (nothing: finals at pauses and the buffer cap only).",

@@ -422,7 +422,7 @@ def new_session(
     # window still queued out of the scheduler.
     engine = state.loaded()
     final = None
-    if s.live_final_beam_size and s.live_final_beam_size > config.options.beam_size:
+    if s.live_final_beam_size > config.options.beam_size:
         wide = config.options.model_copy(update={"beam_size": s.live_final_beam_size})
         final = engine_decoder(engine, wide, cancel)
     return LiveSession(
