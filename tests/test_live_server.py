@@ -111,10 +111,10 @@ def test_native_stream_end_to_end(server: Server, speech: np.ndarray) -> None:
     assert missing.status_code == 404 and "live session" in missing.json()["error"]["message"]
 
 
-def webm_opus(samples: np.ndarray) -> bytes:
-    """What a browser's MediaRecorder sends: WebM with Opus at 48 kHz."""
+def webm_opus(samples: np.ndarray, fmt: str = "webm") -> bytes:
+    """What a browser's MediaRecorder sends: WebM with Opus at 48 kHz (or Ogg, `fmt="ogg"`)."""
     buf = io.BytesIO()
-    with av.open(buf, "w", format="webm") as container:
+    with av.open(buf, "w", format=fmt) as container:
         stream = container.add_stream("libopus", rate=48000, layout="mono")
         frame = av.AudioFrame.from_ndarray(
             (samples * 32767).astype("<i2").reshape(1, -1), format="s16", layout="mono"

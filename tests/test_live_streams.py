@@ -234,25 +234,7 @@ def test_container_flush_finalises_every_byte_sent_before_it(
 
 
 def container(samples: np.ndarray, fmt: str) -> bytes:
-    if fmt == "webm":
-        return webm_opus(samples)
-    import io
-
-    import av
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="ogg") as out:
-        stream = out.add_stream("libopus", rate=48000, layout="mono")
-        frame = av.AudioFrame.from_ndarray(
-            (samples * 32767).astype("<i2").reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = 16000
-        for resampled in av.AudioResampler(format="s16", layout="mono", rate=48000).resample(frame):
-            for packet in stream.encode(resampled):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
+    return webm_opus(samples, fmt)
 
 
 # -- OpenAI Realtime ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The one place where a live window meets the model.
 
-Every decode of every live stream goes through `on_engine`, which hands the window to the
+Every decode of every live stream goes through `engine_decoder`, which hands the window to the
 engine: the scheduler puts it in its next batch, ahead of file requests' chunks, batched with
 other streams' windows (`Engine.decode_window`, priority "live").
 """
@@ -8,6 +8,7 @@ other streams' windows (`Engine.decode_window`, priority "live").
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 
 import numpy as np
@@ -24,28 +25,6 @@ ENCODER_PAD_S: float | None = 10.0
 (bench/live_replay.py, docs/benchmarks.md): with 2 s Whisper loops (140 inserted words), with
 5 s it looped in 1 run of 4 (135), with 10 s not in 3 runs, at 1.7x less decode CPU than
 30 s inputs; the words otherwise differ within the run-to-run spread."""
-
-
-def on_engine(
-    engine: Engine,
-    samples: np.ndarray,
-    options: TranscribeOptions,
-    language: str | None,
-    prompt: str | None,
-    cancel: threading.Event | None = None,
-    encoder_pad_s: float | None = None,
-) -> ChunkResult:
-    """Decode one <= 30 s window of 16 kHz mono float32 (blocking: call it in a thread).
-    Word times are seconds from the window's start. `prompt` (the stream's finalised text)
-    follows the options' own `initial_prompt`, which is always kept whole."""
-    return engine.decode_window(
-        samples,
-        options,
-        language=language,
-        prompt=prompt,
-        cancel=cancel,
-        encoder_pad_s=encoder_pad_s,
-    )
 
 
 def window_words(result: ChunkResult) -> list[LiveWord]:
@@ -69,8 +48,18 @@ def engine_decoder(
     async def decode(
         samples: np.ndarray, prompt: str | None, language: str | None
     ) -> DecodedWindow:
+        # Blocking until the scheduler ran the window in a batch: in a thread. `prompt` (the
+        # stream's finalised text) follows the options' own `initial_prompt`, kept whole.
         result = await asyncio.to_thread(
-            on_engine, engine, samples, options, language, prompt, cancel, encoder_pad_s
+            functools.partial(
+                engine.decode_window,
+                language=language,
+                prompt=prompt,
+                cancel=cancel,
+                encoder_pad_s=encoder_pad_s,
+            ),
+            samples,
+            options,
         )
         return DecodedWindow(window_words(result), result.language)
 
