@@ -246,3 +246,34 @@ def test_pcm16() -> None:
 
     data = pcm16(np.array([0.0, 1.0, -1.0, 2.0], dtype=np.float32))
     assert np.frombuffer(data, "<i2").tolist() == [0, 32767, -32767, 32767]
+
+
+def test_closing_from_this_side_ends_the_events_quietly() -> None:
+    """A client that gives up (`close()` while another task reads) ends its event loop
+    without an error, whatever the server answers; a later send names who closed the stream
+    instead of "no reason given"."""
+
+    async def server(ws: ServerConnection) -> None:
+        await ws.send(json.dumps({"type": "ready", "session_id": "s"}))
+        await ws.send(json.dumps({"type": "partial", "text": "hel", "start": 0, "end": 1}))
+        await asyncio.sleep(2)  # busy: reads nothing more
+
+    async def body(url: str) -> tuple[list[LiveEvent], LiveError]:
+        events: list[LiveEvent] = []
+        client = AsyncLiveClient(url)
+        async with client.listen() as live:
+            async def give_up() -> None:
+                await asyncio.sleep(0.3)
+                await live.close()
+
+            closer = asyncio.create_task(give_up())
+            async for event in live:
+                events.append(event)
+            await closer
+            with pytest.raises(LiveError) as info:
+                await live.send(b"\0\0")
+        return events, info.value
+
+    events, error = run(server, body)
+    assert [type(e) for e in events] == [Partial]
+    assert "closed by this client" in str(error)

@@ -232,6 +232,7 @@ class LiveSession:
         self._params = params
         self._ws: ClientConnection | None = None
         self._last_error: ErrorEvent | None = None
+        self._closing = False  # close() was called here: the end of the events is ours
         self.ready: Ready | None = None
         self.done: Done | None = None
 
@@ -308,6 +309,9 @@ class LiveSession:
         await self._send_json({"type": "end"})
 
     async def close(self) -> None:
+        """Close the stream now (no `done` follows; `finish()` waits for it). Events still
+        being read end quietly, whatever close code the server answers with, or none."""
+        self._closing = True
         if self._ws is not None:
             await self._ws.close()
 
@@ -362,7 +366,7 @@ class LiveSession:
             try:
                 message = await ws.recv()
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == NORMAL:
+                if self._closing or (exc.rcvd is not None and exc.rcvd.code == NORMAL):
                     return None
                 raise self._closed_error(exc) from None
             if isinstance(message, bytes):
@@ -386,6 +390,8 @@ class LiveSession:
         reason = close.reason if close and close.reason else ""
         if self._last_error is not None:
             detail = f"{self._last_error.code}: {self._last_error.message}"
+        elif self._closing:
+            detail = "closed by this client (close() was called)"
         else:
             detail = reason or "no reason given"
         what = {TRY_AGAIN_LATER: "server busy, retry later", POLICY: "refused"}.get(code or 0)
