@@ -262,6 +262,7 @@ def test_closing_from_this_side_ends_the_events_quietly() -> None:
         events: list[LiveEvent] = []
         client = AsyncLiveClient(url)
         async with client.listen() as live:
+
             async def give_up() -> None:
                 await asyncio.sleep(0.3)
                 await live.close()
