@@ -108,6 +108,9 @@ def parse_config(spec: str) -> Config:
     typed = {}
     for key, value in values.items():
         default = getattr(SessionOptions(), key)
+        if value.lower() == "none":
+            typed[key] = None
+            continue
         typed[key] = (
             (value.lower() in ("1", "true")) if isinstance(default, bool) else type(default)(value)
         )

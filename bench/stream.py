@@ -38,6 +38,7 @@ import contextlib
 import functools
 import io
 import itertools
+import json
 import os
 import socket
 import statistics
@@ -213,6 +214,7 @@ class StreamResult:
     error: str = ""
     ended: bool = False
     send_drift: float = 0.0  # how late this process sent its last chunk (its own slowness)
+    events: list[dict] = field(default_factory=list)  # every event as received (--events)
 
 
 async def play(url: str, prog: Program, language: str, drain: float) -> StreamResult:
@@ -255,6 +257,7 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
             timed: list[tuple[float, float, float]] = []  # (received, start, end) of finals
             async for event in live:
                 now = heard()
+                result.events.append({"received": round(now, 3), **event.raw})
                 if isinstance(event, Partial | Final):
                     text = event.text.strip()
                     end = event.end if event.end is not None else now
@@ -317,9 +320,21 @@ def slope(points: list[tuple[float, float]]) -> float:
     return float(np.polyfit(t, y, 1)[0])
 
 
-async def level(url: str, streams: int, seconds: float | None, language: str, drain: float) -> dict:
+async def level(
+    url: str,
+    streams: int,
+    seconds: float | None,
+    language: str,
+    drain: float,
+    events: Path | None = None,
+) -> dict:
     programs = [program(k, seconds) for k in range(streams)]
     results = await asyncio.gather(*(play(url, p, language, drain) for p in programs))
+    if events is not None:
+        events.mkdir(parents=True, exist_ok=True)
+        for k, (prog, r) in enumerate(zip(programs, results, strict=True)):
+            dump = {"utterances": prog.utterances, "events": r.events}
+            (events / f"level{streams}-stream{k}.json").write_text(json.dumps(dump, indent=1))
     partial = [v for r in results for v in r.partial_latency]
     final = [v for r in results for v in r.final_latency]
     gap_final = [v for r in results for v in r.gap_final_latency]
@@ -394,6 +409,13 @@ def main() -> None:
         help="a setting for the server, e.g. HARK_LIVE_STEP_S=2 (repeatable)",
     )
     parser.add_argument("--no-wer", action="store_true", help="skip the offline WER request")
+    parser.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write each stream's events (with the time received) and utterances as JSON here",
+    )
     args = parser.parse_args()
     default = "1,2,4,8" if args.device == "cpu" else "1,4,16,32,64"
     levels = [int(n) for n in (args.streams or default).split(",")]
@@ -405,7 +427,7 @@ def main() -> None:
         for n in levels:
             started = time.perf_counter()
             seconds = args.seconds if n == 1 else (args.level_seconds or None)
-            row = asyncio.run(level(url, n, seconds, args.language, args.drain))
+            row = asyncio.run(level(url, n, seconds, args.language, args.drain, args.events))
             row["wall"] = time.perf_counter() - started
             rows.append(row)
             print(f"{n} streams done in {row['wall']:.0f} s", file=sys.stderr)

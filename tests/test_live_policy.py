@@ -4,6 +4,7 @@ duplicate and repetition guards, endpointing, the buffer cap and flat memory."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -445,3 +446,157 @@ def test_a_final_decoder_makes_the_finals_and_partials_stay_interim() -> None:
     assert len(wide.calls) == 2  # one decode per utterance (the silence's), reused at the pause
     assert [round(t1, 1) for _, t1, _ in wide.calls] == [3.8, 8.8]  # 0.3 s into each silence
     assert len(script.calls) >= 2
+
+
+class StopsAtSilence(Script):
+    """Whisper's early stop: the transcript ends at the first silence of over 1 s between
+    two words of the window (the real base wrote "You know." and nothing of the 10 s
+    sentence after a 2 s gap), and the first word after silence is stamped at the window's
+    first sample."""
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        out = heard[:1]
+        for previous, word in itertools.pairwise(heard):
+            if word.start - previous.end > 1.0:
+                break
+            out.append(word)
+        if out and out[0].start > 0.5:
+            out[0] = LiveWord(out[0].word, 0.0, out[0].end)
+        return DecodedWindow(out, "en")
+
+
+def test_a_decode_that_stops_at_a_silence_is_continued_past_it() -> None:
+    first = spoken_words(5, start=1.0, sentence=5)  # 1.0 - 2.9 s, then 2 s of silence
+    second = [w.shifted(4.0) for w in spoken_words(10, start=1.0, sentence=10)]  # 5.0 - 8.9
+    script = StopsAtSilence(first + second, [(1.0, 3.0), (5.0, 9.0)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(run(session, 11.0))
+    assert final_words(events) == [w.word.strip() for w in first + second]
+    # The second decode of a window began just before the speech it had not heard,
+    # prompted with the words the first one heard.
+    continued = [(t0, p) for t0, _, p in script.calls if 4.5 <= t0 < 5.0]
+    assert continued and all(p and "w4." in p for _, p in continued)
+    # A first word stamped at the window's start (in silence) is moved to its speech.
+    starts = [e.segment.start for e in events if isinstance(e, Final)]
+    assert starts[0] == pytest.approx(1.0, abs=0.15) and starts[1] == pytest.approx(4.9, abs=0.1)
+
+
+def test_speech_that_no_word_covers_is_decoded_again_at_most_twice() -> None:
+    only_final = SessionOptions(interim=False, early_final=False)
+    # A noise the VAD calls speech and the model calls nothing: one more try from its onset.
+    script = Script([], [(1.0, 6.0)])
+    asyncio.run(run(LiveSession(script.decode, script.probabilities, only_final), 7.0))
+    assert len(script.calls) == 2
+    # Words 2 s apart in one stretch of speech, each decode stopping after one: the decode
+    # and two continuations, then the rest is left (a model stuck in such a loop costs 3x).
+    spoken = [LiveWord(f" w{i}", 1.0 + 2 * i, 1.3 + 2 * i) for i in range(4)]
+    script = StopsAtSilence(spoken, [(1.0, 8.0)])
+    events = asyncio.run(run(LiveSession(script.decode, script.probabilities, only_final), 9.0))
+    assert len(script.calls) == 3
+    assert final_words(events) == ["w0", "w1", "w2"]
+
+
+def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
+    """Commit "pauses": the step decodes of an utterance longer than `partial_window_s` hear
+    about its last 8 s (their words replace the newest hypothesis' from a word boundary on),
+    the partial still reads the whole utterance, and the final decode hears all of it."""
+    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
+    script = Script(spoken, [(0.5, 16.5)])
+    wide = Script(spoken, script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 18.0))
+    steps = [(t0, t1) for t0, t1, _ in script.calls]
+    assert max(t1 - t0 for t0, t1 in steps) <= 8.0 + 0.4 + 1e-6
+    assert any(t0 > 5.0 for t0, _ in steps)
+    prompted = [p for t0, _, p in script.calls if t0 > 5.0]
+    assert all(p and p.split()[0] == "w0" for p in prompted)  # the words kept, as the prompt
+    partials = [e.text for e in events if isinstance(e, Partial) and e.text]
+    longest = max(partials, key=len).split()
+    assert longest[: len(longest) - 1] == [w.word.strip() for w in spoken][: len(longest) - 1]
+    assert [round(t0, 1) for t0, _, _ in wide.calls] == [0.0]
+    assert final_words(events) == [w.word.strip() for w in spoken]
+
+
+def test_no_step_decode_starts_while_a_silence_goes_on() -> None:
+    # Speech, then 0.25 s of silence (too short for the silence decode), then speech again:
+    # the step that fell due inside the silence waits for the speech.
+    spoken = [*spoken_words(5, start=1.0), *spoken_words(2, start=3.35)]
+    script = Script(spoken, [(1.0, 2.95), (3.3, 4.0)])
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options)
+    asyncio.run(run(session, 3.6, piece=0.05))
+    ends = [round(t1, 2) for _, t1, _ in script.calls]
+    assert ends and all(not 3.0 < t1 < 3.3 for t1 in ends), ends
+
+
+def test_the_cap_cuts_at_a_sentence_end_near_the_buffer_end() -> None:
+    # 4-word sentences, no pause, commit "pauses": the cap finalises whole sentences only, so
+    # the next window starts at a sentence's first word.
+    spoken = spoken_words(60, start=0.5, sentence=4)
+    script = Script(spoken, [(0.5, 25.0)])
+    options = SessionOptions(max_buffer_s=10.0, policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 24.0))
+    finals = [e.segment for e in events if isinstance(e, Final)]
+    assert finals and all(s.text.endswith(".") for s in finals)
+    events += asyncio.run(session.end())
+    got = final_words(events)
+    assert got[:59] == [w.word.strip() for w in spoken][:59]
+
+
+def test_speech_frames_find_speech_after_a_silence() -> None:
+    from hark.live.endpoint import SpeechFrames
+
+    frames = SpeechFrames(capacity_s=2.0, threshold=0.5)
+    # 0.32 s speech, 0.64 s silence, 0.32 s speech, 0.16 s silence, 0.32 s speech
+    frames.extend(np.r_[np.ones(10), np.zeros(20), np.ones(10), np.zeros(5), np.ones(10)])
+    assert frames.first_speech(0.4, 2.0) == pytest.approx(30 * 0.032)
+    assert frames.seconds(0.0, 2.0) == pytest.approx(30 * 0.032)
+    assert frames.speech_after_silence(0.0, 2.0, 0.3) == pytest.approx(30 * 0.032)
+    assert frames.speech_after_silence(0.0, 2.0, 0.7) is None
+    assert frames.speech_after_silence(1.0, 2.0, 0.3) is None
+    frames.extend(np.zeros(50))  # older frames fall out of the 2 s held
+    assert frames.first_speech(0.0, 1.0) is None and frames.seconds(0.0, 10.0) > 0
+
+
+class StampsEarly(Script):
+    """A word after a silence of over 1 s stamped at the end of the word before it (the real
+    base: "He" at 93.14 s, right after "now.", for speech from 95.3 s)."""
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        out = heard[:1]
+        for previous, word in itertools.pairwise(heard):
+            early = word.start - previous.end > 1.0
+            out.append(LiveWord(word.word, previous.end, word.end) if early else word)
+        return DecodedWindow(out, "en")
+
+
+def test_a_word_stamped_before_a_silence_starts_after_it() -> None:
+    first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s
+    second = [w.shifted(3.0) for w in spoken_words(4, start=1.0, sentence=4)]  # 4.0 - 5.5 s
+    script = StampsEarly(first + second, [(1.0, 2.6), (4.0, 5.6)])
+    options = SessionOptions(endpoint=EndpointOptions(silence_s=2.0))  # one utterance
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 6.0))
+    events += asyncio.run(session.end())
+    words = [w for e in events if isinstance(e, Final) for w in e.segment.words]
+    assert [w.word for w in words] == [w.word.strip() for w in first + second]
+    assert words[4].start == pytest.approx(3.9, abs=0.05)
+
+
+def test_the_last_final_word_heard_again_inflected_is_not_repeated() -> None:
+    committed = [LiveWord(" And", 31.0, 31.3), LiveWord(" asked", 32.37, 33.84)]
+    again = [LiveWord(" Ask", 32.5, 34.2), LiveWord(" not", 34.3, 34.6)]
+    assert [w.key for w in drop_committed(again, committed)] == ["not"]
+    # A word after the committed audio is new, whatever it looks like.
+    later = [LiveWord(" asking", 34.0, 34.5)]
+    assert [w.key for w in drop_committed(later, committed)] == ["asking"]
+    the = [LiveWord(" the", 1.0, 1.2)]
+    assert [w.key for w in drop_committed([LiveWord(" there", 1.25, 1.6)], the)] == ["there"]

@@ -9,6 +9,9 @@ segments of a long file.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,3 +130,55 @@ class Endpointer:
                 self._silence_start = None
                 self.last_speech = (i + 1) * FRAME_SECONDS
         return events
+
+
+class SpeechFrames:
+    """The speech probabilities of the last `capacity_s` of a session, frame by frame: where
+    the audio held in the buffer has speech. A decode's words are checked against it (a
+    word stamped in silence, speech that no word covers)."""
+
+    def __init__(self, capacity_s: float, threshold: float) -> None:
+        self._probs: deque[float] = deque(maxlen=max(1, round(capacity_s / FRAME_SECONDS)))
+        self.threshold = threshold
+        self.frames = 0  # frames seen since the session started
+
+    def extend(self, probs: np.ndarray) -> None:
+        self._probs.extend(float(p) for p in probs)
+        self.frames += len(probs)
+
+    def _speech(self, start: float, end: float) -> tuple[int, np.ndarray]:
+        """(first frame index, speech flags) of the frames held between `start` and `end`."""
+        held = self.frames - len(self._probs)
+        lo = max(held, math.floor(start / FRAME_SECONDS))
+        hi = min(self.frames, math.ceil(end / FRAME_SECONDS))
+        if hi <= lo:
+            return lo, np.zeros(0, dtype=bool)
+        probs = np.fromiter(itertools.islice(self._probs, lo - held, hi - held), np.float32)
+        return lo, probs >= self.threshold
+
+    def first_speech(self, start: float, end: float) -> float | None:
+        """Session time of the first speech frame between `start` and `end`, if any."""
+        lo, speech = self._speech(start, end)
+        hits = np.flatnonzero(speech)
+        return float((lo + hits[0]) * FRAME_SECONDS) if hits.size else None
+
+    def speech_after_silence(self, start: float, end: float, silence_s: float) -> float | None:
+        """Session time of the first speech frame after the last run of at least `silence_s`
+        without speech between `start` and `end`, if there is such a run and speech after
+        it."""
+        lo, speech = self._speech(start, end)
+        run = max(1, round(silence_s / FRAME_SECONDS))
+        found: float | None = None
+        quiet = 0
+        for i, frame in enumerate(speech):
+            if not frame:
+                quiet += 1
+                continue
+            if quiet >= run:
+                found = (lo + i) * FRAME_SECONDS
+            quiet = 0
+        return found
+
+    def seconds(self, start: float, end: float) -> float:
+        """Seconds of speech between `start` and `end`."""
+        return float(self._speech(start, end)[1].sum() * FRAME_SECONDS)

@@ -28,7 +28,14 @@ from typing import Literal
 import numpy as np
 
 from hark.live.buffer import SAMPLE_RATE, AudioBuffer
-from hark.live.endpoint import Endpointer, EndpointOptions, ProbabilityFn, SpeechStart, StreamingVad
+from hark.live.endpoint import (
+    Endpointer,
+    EndpointOptions,
+    ProbabilityFn,
+    SpeechFrames,
+    SpeechStart,
+    StreamingVad,
+)
 from hark.live.policy import CommitPolicy, PolicyOptions
 from hark.live.words import SENTENCE_END, LiveWord, ends_sentence, text_of
 from hark.schema import ModelInfo, Segment, Transcript, Word
@@ -65,6 +72,9 @@ class SessionOptions:
     interim: decode while speech goes on (partials, commits); False: finals at pauses only.
     early_final: decode once a silence inside speech holds `endpoint.preroll_s`, and finalise
         a pause from that decode (no decode of its own at the pause).
+    partial_window_s: with commit "pauses", a step decode (partials only) hears at most about
+        this much of the buffer's end; the words before it are the previous partial's. The
+        decodes whose words become final always hear the whole buffer. None: whole buffer.
     """
 
     step_s: float = 1.0
@@ -76,6 +86,7 @@ class SessionOptions:
     context_s: float = 3.0
     interim: bool = True
     early_final: bool = True
+    partial_window_s: float | None = 8.0
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -88,6 +99,18 @@ class SessionOptions:
             raise ValueError("context_s must be between 0 and half of max_buffer_s")
         if not 0.0 < self.keep_at_cap_s < self.max_buffer_s:
             raise ValueError("keep_at_cap_s must be > 0 and below max_buffer_s")
+        if self.partial_window_s is not None and self.partial_window_s < 2.0:
+            raise ValueError("partial_window_s must be at least 2 (or None)")
+
+
+CONTINUATIONS = 2
+"""Decodes at most made again after one that stopped short of the speech in its window."""
+UNHEARD_GAP_S = 0.5
+"""Speech starting this long after a decode's last word was not heard by it..."""
+UNHEARD_SPEECH_S = 1.0
+"""...when there is at least this much of it (Whisper may rightly skip a cough or a laugh)."""
+WORD_SILENCE_S = 0.3
+"""A word whose times hold this much silence did not start before it (see `_in_speech`)."""
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -166,6 +189,7 @@ class LiveSession:
         self.language = language
         self.buffer = AudioBuffer(o.max_buffer_s + 2 * o.piece_s)
         self.vad = StreamingVad(probabilities)
+        self.speech = SpeechFrames(self.buffer.capacity / SAMPLE_RATE + 1.0, o.endpoint.onset)
         self.endpointer = Endpointer(o.endpoint)
         self.policy = CommitPolicy(o.policy)
         self.pending: list[LiveWord] = []  # committed, not yet in a final
@@ -215,6 +239,7 @@ class LiveSession:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         # Silero scores the whole block in one call; endpoints are then taken piece by piece.
         probs = self.vad.feed(samples)
+        self.speech.extend(probs)
         used = 0
         decoded = False
         step = max(FRAME_SAMPLES, round(o.piece_s * SAMPLE_RATE) // FRAME_SAMPLES * FRAME_SAMPLES)
@@ -265,11 +290,12 @@ class LiveSession:
         decoded once it holds `preroll_s` of the silence, that window holds everything a
         final decode would, so the final at the pause needs no decode of its own (with a
         final decoder, this decode is made on it)."""
-        if self.buffer.end - self._last_decode_end >= self.options.step_s:
-            return "step"
         quiet = self.endpointer.silence_since
         if quiet is None or not self.options.early_final:
-            return None
+            due = self.buffer.end - self._last_decode_end >= self.options.step_s
+            return "step" if due else None
+        # A silence is going on: no step decode now (it would delay the final one by its
+        # length if the silence becomes a pause); speech that resumes is stepped at once.
         tail = quiet + self.options.endpoint.preroll_s
         return "silence" if self.buffer.end >= tail > self._last_decode_end else None
 
@@ -303,9 +329,10 @@ class LiveSession:
 
     async def _interim(self, final: bool = False) -> list[Event]:
         end = self.buffer.end
-        hypothesis = await self._decode(self.buffer.start, end, final=final)
+        kept, start = ([], self.buffer.start) if final else self._partial_split(end)
+        hypothesis = kept + await self._decode(start, end, final=final, before=kept)
         self._heard_until = end
-        self._heard_final = final or self._final_decoder is None
+        self._heard_final = (final or self._final_decoder is None) and not kept
         events = await self._commit(self.policy.update(hypothesis), sentences=True)
         tail = self.pending + self.policy.tentative
         latency_from = None
@@ -314,6 +341,32 @@ class LiveSession:
         if tail:
             events += self._set_partial(text_of(tail), tail[0].start, tail[-1].end, latency_from)
         return events
+
+    def _partial_split(self, end: float) -> tuple[list[LiveWord], float]:
+        """Where a step decode may begin: (the previous partial's words kept before it, its
+        start). With commit "pauses" nothing is committed before a pause, so the buffer holds
+        the whole utterance (up to the 20 s cap): decoding all of it every step would cost a
+        20 s window per second of speech. Partials need only the tail re-heard: the window
+        begins between two words of the newest hypothesis about `partial_window_s` before
+        the end (and before its last two words), its words replace the hypothesis' from
+        there on. Whole buffer when it is short, or in the other commit modes (their
+        agreement needs every word heard again)."""
+        o = self.options
+        whole: tuple[list[LiveWord], float] = ([], self.buffer.start)
+        tentative = self.policy.tentative
+        if o.partial_window_s is None or self.policy.options.commit != "pauses":
+            return whole
+        if end - self.buffer.start <= o.partial_window_s or len(tentative) < 3:
+            return whole
+        cut = next(
+            (i for i, w in enumerate(tentative[:-2]) if w.start >= end - o.partial_window_s),
+            len(tentative) - 2,
+        )
+        if cut == 0:
+            return whole
+        previous, word = tentative[cut - 1], tentative[cut]
+        start = max((previous.end + word.start) / 2, word.start - 0.3)
+        return tentative[:cut], start
 
     async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
         events: list[Event] = []
@@ -367,11 +420,20 @@ class LiveSession:
         return self._set_partial("", until, until, None)
 
     async def _cap(self) -> list[Event]:
-        """The buffer is full of speech without a pause: finalise all but the last second."""
+        """The buffer is full of speech without a pause: finalise all but the last second, or
+        up to a sentence end in the last `keep_at_cap_s` (less 1 s) when there is one: the
+        next window then begins at a sentence start (see `_context_from`)."""
         o = self.options
         end = self.buffer.end
         hypothesis = await self._decode(self.buffer.start, end, final=True)
-        events = await self._commit(self.policy.flush(hypothesis, until=end - 1.0), sentences=True)
+        until = end - 1.0
+        ends = [
+            w.end
+            for w in self.policy.clean(hypothesis)
+            if ends_sentence(w) and end - o.keep_at_cap_s + 1.0 <= w.end <= until
+        ]
+        until = ends[-1] + 1e-3 if ends else until
+        events = await self._commit(self.policy.flush(hypothesis, until=until), sentences=True)
         events += await self._final(len(self.pending), None)
         self._heard_until = end
         last = self.policy.last_end or 0.0
@@ -455,19 +517,59 @@ class LiveSession:
             ],
         )
 
-    async def _decode(self, start: float, end: float, *, final: bool = False) -> list[LiveWord]:
+    async def _decode(
+        self, start: float, end: float, *, final: bool = False, before: list[LiveWord] | None = None
+    ) -> list[LiveWord]:
+        """The words heard in the buffer between `start` and `end` (session times). Whisper
+        sometimes ends its transcript early, at a silence inside the window ("You know." and
+        nothing of the 10 s sentence after a 2 s gap): speech that no word reaches is decoded
+        again from where it starts, prompted with the words so far (as Whisper's own
+        30-s loop seeks past the last timestamp), at most `CONTINUATIONS` times. `before`:
+        words heard before `start` that are not final yet (prompted after the final text)."""
+        start = max(start, self.buffer.start)
+        self._last_decode_end = max(self._last_decode_end, min(end, self.buffer.end))
+        words = await self._decode_window(start, end, before, final=final)
+        for _ in range(CONTINUATIONS):
+            covered = words[-1].end if words else start
+            onset = self.speech.first_speech(covered + UNHEARD_GAP_S, end)
+            if onset is None or self.speech.seconds(onset, end) < UNHEARD_SPEECH_S:
+                break
+            heard = [*(before or []), *words]
+            more = await self._decode_window(max(covered, onset - 0.3), end, heard, final=final)
+            if not more:
+                break
+            words += more
+        return words
+
+    async def _decode_window(
+        self, start: float, end: float, before: list[LiveWord] | None, *, final: bool
+    ) -> list[LiveWord]:
         samples = self.buffer.window(start, end)
         start = max(start, self.buffer.start)
-        self._last_decode_end = max(self._last_decode_end, start + samples.size / SAMPLE_RATE)
         if samples.size < self.options.min_window_s * SAMPLE_RATE:
             return []
         self.decodes += 1
         decoder = self._final_decoder if final and self._final_decoder else self._decoder
-        decoded = await decoder(samples, self._prompt_before(start), self.language)
+        prompt = self._prompt_before(start)
+        if before:
+            prompt = f"{prompt or ''} {text_of(before)}".strip()[-self.options.prompt_chars :]
+        decoded = await decoder(samples, prompt, self.language)
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05
-        return [w.shifted(start) for w in decoded.words if w.start < limit]
+        return [self._in_speech(w.shifted(start)) for w in decoded.words if w.start < limit]
+
+    def _in_speech(self, word: LiveWord) -> LiveWord:
+        """The word with its start moved out of silence: Whisper stamps the first word after
+        a silence at the silence's start (a window that opens with 2 s of silence gets "He"
+        at its first sample; "He" right after the previous utterance's last word, 2 s before
+        it was said), which puts captions early and a word into the utterance before it.
+        A word holding a silence of `WORD_SILENCE_S` starts 0.1 s before the speech after
+        the last such silence."""
+        onset = self.speech.speech_after_silence(word.start, word.end, WORD_SILENCE_S)
+        if onset is None or onset - 0.1 <= word.start:
+            return word
+        return LiveWord(word.word, onset - 0.1, word.end, word.probability)
 
     def _prompt_before(self, t: float) -> str | None:
         """The finalised text whose audio ends before `t` (the window's start), its last

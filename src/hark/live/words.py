@@ -96,9 +96,20 @@ def drop_committed(
         if [w.key for w in kept[:n]] == tail[-n:]:
             kept = kept[n:]
             break
+    else:
+        # The last committed word heard again over its own audio, inflected otherwise
+        # ("asked" final at a pause, then "Ask not what..." from 0.1 s before its end).
+        if kept and kept[0].start < last_end - tolerance and _same_stem(kept[0].key, tail[-1]):
+            kept = kept[1:]
     return [
         LiveWord(w.word, min(max(w.start, last_end), w.end), w.end, w.probability)
         if w.start < last_end
         else w
         for w in kept
     ]
+
+
+def _same_stem(a: str, b: str) -> bool:
+    """One word is the other with an ending ("ask"/"asked", "stuff"/"stuffed")."""
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 3 and long.startswith(short)
