@@ -600,3 +600,46 @@ def test_the_last_final_word_heard_again_inflected_is_not_repeated() -> None:
     assert [w.key for w in drop_committed(later, committed)] == ["asking"]
     the = [LiveWord(" the", 1.0, 1.2)]
     assert [w.key for w in drop_committed([LiveWord(" there", 1.25, 1.6)], the)] == ["there"]
+
+
+def test_a_word_stamped_wholly_in_the_silence_before_its_speech_is_moved_to_it() -> None:
+    first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s, "w3." the last
+    second = [w.shifted(3.0) for w in spoken_words(4, start=1.0, sentence=4)]  # 4.0 - 5.5 s
+
+    class Early(Script):
+        async def decode(
+            self, samples: np.ndarray, prompt: str | None, language: str | None
+        ) -> DecodedWindow:
+            heard = (await super().decode(samples, prompt, language)).words
+            t0 = float(samples[0]) / RAMP
+            out = []
+            for w in heard:
+                if abs(w.start + t0 - 4.0) < 1e-6:  # "w0" of the second: 2.7-3.6 s, in silence
+                    w = LiveWord(w.word, 2.7 - t0, 3.6 - t0)
+                elif abs(w.end + t0 - 2.5) < 0.05:  # the first's last word: zero length
+                    w = LiveWord(w.word, w.end, w.end)
+                out.append(w)
+            return DecodedWindow(out, "en")
+
+    script = Early(first + second, [(1.0, 2.6), (4.0, 5.6)])
+    options = SessionOptions(endpoint=EndpointOptions(silence_s=2.0))  # one utterance
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 6.0))
+    events += asyncio.run(session.end())
+    words = [w for e in events if isinstance(e, Final) for w in e.segment.words]
+    assert [w.word for w in words] == [w.word.strip() for w in first + second]
+    assert words[3].start == pytest.approx(2.5, abs=0.01)  # a zero-length word stays
+    assert words[4].start == pytest.approx(3.9, abs=0.05)
+    assert words[4].end == pytest.approx(4.4, abs=0.05)  # up to the next word
+
+
+def test_words_heard_inside_the_committed_audio_are_not_new() -> None:
+    # The real base after a final "...New Jersey now." (now. 92.90-93.14): "You know." squeezed
+    # into 93.00-93.10, then the next sentence from 95.3 s.
+    committed = [LiveWord(" Jersey", 92.4, 92.85), LiveWord(" now.", 92.9, 93.14)]
+    again = [
+        LiveWord(" You", 93.0, 93.05),
+        LiveWord(" know.", 93.05, 93.1),
+        LiveWord(" He", 95.3, 95.5),
+    ]
+    assert [w.key for w in drop_committed(again, committed)] == ["he"]

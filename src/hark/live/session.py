@@ -557,19 +557,34 @@ class LiveSession:
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05
-        return [self._in_speech(w.shifted(start)) for w in decoded.words if w.start < limit]
+        return self._in_speech([w.shifted(start) for w in decoded.words if w.start < limit])
 
-    def _in_speech(self, word: LiveWord) -> LiveWord:
-        """The word with its start moved out of silence: Whisper stamps the first word after
-        a silence at the silence's start (a window that opens with 2 s of silence gets "He"
-        at its first sample; "He" right after the previous utterance's last word, 2 s before
-        it was said), which puts captions early and a word into the utterance before it.
-        A word holding a silence of `WORD_SILENCE_S` starts 0.1 s before the speech after
-        the last such silence."""
-        onset = self.speech.speech_after_silence(word.start, word.end, WORD_SILENCE_S)
-        if onset is None or onset - 0.1 <= word.start:
-            return word
-        return LiveWord(word.word, onset - 0.1, word.end, word.probability)
+    def _in_speech(self, words: list[LiveWord]) -> list[LiveWord]:
+        """The words with their starts moved out of silence: Whisper stamps the first word
+        after a silence at the silence's start ("He" at the first sample of a window that
+        opens with 2 s of silence, or at 93.1-94.3 s, right after the previous word, for
+        speech from 95.3 s), which puts captions early and a word into the utterance before
+        it. A word holding a silence of `WORD_SILENCE_S` starts 0.1 s before the speech
+        after the last such silence; a word of 0.5 s or more with no speech in it at all is
+        moved to the speech that follows it before the next word (within 3 s)."""
+        out: list[LiveWord] = []
+        for i, word in enumerate(words):
+            upto = words[i + 1].start if i + 1 < len(words) else word.end + 3.0
+            # At least 0.5 s long: Whisper gives a sentence's last word 0-0.1 s, often just
+            # after its speech; those stay where they are.
+            silent = word.end - word.start >= 0.5 and self.speech.seconds(word.start, word.end) == 0
+            if silent:
+                onset = self.speech.first_speech(word.end, max(word.end, upto))
+                if onset is not None and onset - word.end >= WORD_SILENCE_S:
+                    moved = onset - 0.1
+                    end = max(moved, min(moved + word.end - word.start, upto))
+                    out.append(LiveWord(word.word, moved, end, word.probability))
+                    continue
+            onset = self.speech.speech_after_silence(word.start, word.end, WORD_SILENCE_S)
+            if onset is not None and onset - 0.1 > word.start:
+                word = LiveWord(word.word, onset - 0.1, word.end, word.probability)
+            out.append(word)
+        return out
 
     def _prompt_before(self, t: float) -> str | None:
         """The finalised text whose audio ends before `t` (the window's start), its last

@@ -83,9 +83,10 @@ def drop_committed(
     Two guards, since cross-attention word times move between decodes: words that end before
     the last committed word's end (less `tolerance`) are dropped by time, then the first words
     are dropped where they repeat the committed tail word for word (up to `max_overlap`
-    words), so a word decoded again at the seam of a commit is never committed twice. Only the
-    end counts: when Whisper skips the already-final audio at a window's start, it stretches
-    the first new word back over it; that word's start is moved to the committed end.
+    words), so a word decoded again at the seam of a commit is never committed twice; then
+    first words still ending inside the committed audio go too. Only the end counts: when
+    Whisper skips the already-final audio at a window's start, it stretches the first new
+    word back over it; that word's start is moved to the committed end.
     """
     if not committed_tail:
         return list(hypothesis)
@@ -101,6 +102,11 @@ def drop_committed(
         # ("asked" final at a pause, then "Ask not what..." from 0.1 s before its end).
         if kept and kept[0].start < last_end - tolerance and _same_stem(kept[0].key, tail[-1]):
             kept = kept[1:]
+    # What is left that still ends inside the committed audio heard it again otherwise, or
+    # heard nothing there ("New Jersey now." final, then "You know." at 93.00-93.10 s, before
+    # "now." ended at 93.14 s): not new speech.
+    while kept and kept[0].end <= last_end:
+        kept = kept[1:]
     return [
         LiveWord(w.word, min(max(w.start, last_end), w.end), w.end, w.probability)
         if w.start < last_end
