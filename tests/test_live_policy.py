@@ -614,8 +614,10 @@ def test_a_word_stamped_wholly_in_the_silence_before_its_speech_is_moved_to_it()
             t0 = float(samples[0]) / RAMP
             out = []
             for w in heard:
-                if abs(w.start + t0 - 4.0) < 1e-6:  # "w0" of the second: 2.7-3.6 s, in silence
-                    w = LiveWord(w.word, 2.7 - t0, 3.6 - t0)
+                if (
+                    abs(w.start + t0 - 4.0) < 1e-6
+                ):  # "w0" of the second: 2.5-3.5 s, from the tail of the first's speech
+                    w = LiveWord(w.word, 2.5 - t0, 3.5 - t0)
                 elif abs(w.end + t0 - 2.5) < 0.05:  # the first's last word: zero length
                     w = LiveWord(w.word, w.end, w.end)
                 out.append(w)

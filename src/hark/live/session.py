@@ -564,26 +564,32 @@ class LiveSession:
         after a silence at the silence's start ("He" at the first sample of a window that
         opens with 2 s of silence, or at 93.1-94.3 s, right after the previous word, for
         speech from 95.3 s), which puts captions early and a word into the utterance before
-        it. A word holding a silence of `WORD_SILENCE_S` starts 0.1 s before the speech
-        after the last such silence; a word of 0.5 s or more with no speech in it at all is
-        moved to the speech that follows it before the next word (within 3 s)."""
+        it. A word whose span (up to the next word, for words of 0.5 s or more) holds a
+        silence of `WORD_SILENCE_S` with at most 0.25 s of speech before it starts 0.1 s
+        before the speech after that silence."""
         out: list[LiveWord] = []
         for i, word in enumerate(words):
             upto = words[i + 1].start if i + 1 < len(words) else word.end + 3.0
-            # At least 0.5 s long: Whisper gives a sentence's last word 0-0.1 s, often just
-            # after its speech; those stay where they are.
-            silent = word.end - word.start >= 0.5 and self.speech.seconds(word.start, word.end) == 0
-            if silent:
-                onset = self.speech.first_speech(word.end, max(word.end, upto))
-                if onset is not None and onset - word.end >= WORD_SILENCE_S:
-                    moved = onset - 0.1
-                    end = max(moved, min(moved + word.end - word.start, upto))
-                    out.append(LiveWord(word.word, moved, end, word.probability))
-                    continue
-            onset = self.speech.speech_after_silence(word.start, word.end, WORD_SILENCE_S)
-            if onset is not None and onset - 0.1 > word.start:
-                word = LiveWord(word.word, onset - 0.1, word.end, word.probability)
-            out.append(word)
+            # Looked past its end only for a word of 0.5 s or more: Whisper gives a
+            # sentence's last word 0-0.1 s, often just after its speech; those stay.
+            reach = max(word.end, upto) if word.end - word.start >= 0.5 else word.end
+            onset = self.speech.speech_after_silence(word.start, reach, WORD_SILENCE_S)
+            if (
+                onset is None
+                or onset - 0.1 <= word.start
+                # speech before the silence: the word's own (a pause inside it), unless it
+                # is only the tail of the word before
+                or self.speech.seconds(word.start, onset - WORD_SILENCE_S) > 0.25
+            ):
+                out.append(word)
+                continue
+            start = onset - 0.1
+            end = (
+                word.end
+                if word.end > start
+                else max(start, min(start + word.end - word.start, upto))
+            )
+            out.append(LiveWord(word.word, start, end, word.probability))
         return out
 
     def _prompt_before(self, t: float) -> str | None:
