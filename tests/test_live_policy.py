@@ -559,6 +559,9 @@ def test_speech_frames_find_speech_after_a_silence() -> None:
     assert frames.speech_after_silence(0.0, 2.0, 0.3) == pytest.approx(30 * 0.032)
     assert frames.speech_after_silence(0.0, 2.0, 0.7) is None
     assert frames.speech_after_silence(1.0, 2.0, 0.3) is None
+    two = SpeechFrames(capacity_s=3.0, threshold=0.5)
+    two.extend(np.r_[np.ones(10), np.zeros(20), np.ones(10), np.zeros(20), np.ones(10)])
+    assert two.speech_after_silence(0.0, 3.0, 0.3) == pytest.approx(30 * 0.032)  # the first
     frames.extend(np.zeros(50))  # older frames fall out of the 2 s held
     assert frames.first_speech(0.0, 1.0) is None and frames.seconds(0.0, 10.0) > 0
 
@@ -645,3 +648,17 @@ def test_words_heard_inside_the_committed_audio_are_not_new() -> None:
         LiveWord(" He", 95.3, 95.5),
     ]
     assert [w.key for w in drop_committed(again, committed)] == ["he"]
+
+
+def test_word_starts_move_out_of_silence_but_not_off_their_own_speech() -> None:
+    session = LiveSession(Script([], []).decode, Script([], []).probabilities)
+    # Speech 0-1.0 s, silence 1.0-2.0 s, speech 2.0-2.5 s, silence 2.5-2.9 s, speech 2.9-4 s.
+    frame = 0.032
+    t = np.arange(round(4.0 / frame)) * frame
+    speech = ((t < 1.0) | ((t >= 2.0) & (t < 2.5)) | (t >= 2.9)).astype(np.float32)
+    session.speech.extend(speech)
+    he = LiveWord(" He", 0.9, 2.3)  # from the last 0.1 s of the previous word's speech
+    assert session._in_speech([he])[0].start == pytest.approx(1.9, abs=0.04)
+    said = LiveWord(" So", 2.0, 2.8)  # said from 2.0, then a pause before the next word
+    after = LiveWord(" what", 2.9, 3.2)
+    assert [w.start for w in session._in_speech([said, after])] == [2.0, 2.9]

@@ -163,21 +163,20 @@ class SpeechFrames:
         return float((lo + hits[0]) * FRAME_SECONDS) if hits.size else None
 
     def speech_after_silence(self, start: float, end: float, silence_s: float) -> float | None:
-        """Session time of the first speech frame after the last run of at least `silence_s`
-        without speech between `start` and `end`, if there is such a run and speech after
-        it."""
+        """Session time of the first speech frame after the first run of at least
+        `silence_s` without speech between `start` and `end`, if there is such a run and
+        speech after it."""
         lo, speech = self._speech(start, end)
         run = max(1, round(silence_s / FRAME_SECONDS))
-        found: float | None = None
         quiet = 0
         for i, frame in enumerate(speech):
             if not frame:
                 quiet += 1
                 continue
             if quiet >= run:
-                found = (lo + i) * FRAME_SECONDS
+                return float((lo + i) * FRAME_SECONDS)
             quiet = 0
-        return found
+        return None
 
     def seconds(self, start: float, end: float) -> float:
         """Seconds of speech between `start` and `end`."""

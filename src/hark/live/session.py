@@ -565,8 +565,8 @@ class LiveSession:
         opens with 2 s of silence, or at 93.1-94.3 s, right after the previous word, for
         speech from 95.3 s), which puts captions early and a word into the utterance before
         it. A word whose span (up to the next word, for words of 0.5 s or more) holds a
-        silence of `WORD_SILENCE_S` with at most 0.25 s of speech before it starts 0.1 s
-        before the speech after that silence."""
+        silence of `WORD_SILENCE_S`, with no speech of its own before that silence, starts
+        0.1 s before the speech after it."""
         out: list[LiveWord] = []
         for i, word in enumerate(words):
             upto = words[i + 1].start if i + 1 < len(words) else word.end + 3.0
@@ -574,13 +574,15 @@ class LiveSession:
             # sentence's last word 0-0.1 s, often just after its speech; those stay.
             reach = max(word.end, upto) if word.end - word.start >= 0.5 else word.end
             onset = self.speech.speech_after_silence(word.start, reach, WORD_SILENCE_S)
-            if (
-                onset is None
-                or onset - 0.1 <= word.start
-                # speech before the silence: the word's own (a pause inside it), unless it
-                # is only the tail of the word before
-                or self.speech.seconds(word.start, onset - WORD_SILENCE_S) > 0.25
-            ):
+            if onset is None or onset - 0.1 <= word.start:
+                out.append(word)
+                continue
+            # Speech before that silence is the word's own (it is said, then a pause), unless
+            # it goes on from before the word began: the tail of the word before (Whisper
+            # ends words before Silero hears their end).
+            leading = self.speech.seconds(word.start, onset - WORD_SILENCE_S)
+            tail = self.speech.first_speech(word.start - 0.1, word.start) is not None
+            if leading > (0.5 if tail else 0.1):
                 out.append(word)
                 continue
             start = onset - 0.1
