@@ -659,6 +659,12 @@ def test_word_starts_move_out_of_silence_but_not_off_their_own_speech() -> None:
     session.speech.extend(speech)
     he = LiveWord(" He", 0.9, 2.3)  # from the last 0.1 s of the previous word's speech
     assert session._in_speech([he])[0].start == pytest.approx(1.9, abs=0.04)
+    # "He" wholly in the silence, and Whisper's next word starts 0.05 s before Silero hears
+    # its speech (2.0 s): moved up to the next word.
+    early = LiveWord(" He", 1.05, 1.6)
+    moved = session._in_speech([early, LiveWord(" hoped", 1.95, 2.3)])
+    assert moved[0].start == pytest.approx(1.9, abs=0.04)  # Silero: speech from 2.0 s
+    assert moved[0].end <= moved[1].start == 1.95
     said = LiveWord(" So", 2.0, 2.8)  # said from 2.0, then a pause before the next word
     after = LiveWord(" what", 2.9, 3.2)
     assert [w.start for w in session._in_speech([said, after])] == [2.0, 2.9]

@@ -571,8 +571,11 @@ class LiveSession:
         for i, word in enumerate(words):
             upto = words[i + 1].start if i + 1 < len(words) else word.end + 3.0
             # Looked past its end only for a word of 0.5 s or more: Whisper gives a
-            # sentence's last word 0-0.1 s, often just after its speech; those stay.
-            reach = max(word.end, upto) if word.end - word.start >= 0.5 else word.end
+            # sentence's last word 0-0.1 s, often just after its speech; those stay. A
+            # little past the next word's start: Silero hears speech begin up to ~0.1 s
+            # after Whisper's time for it.
+            long = word.end - word.start >= 0.5
+            reach = max(word.end, upto + 0.3) if long else word.end
             onset = self.speech.speech_after_silence(word.start, reach, WORD_SILENCE_S)
             if onset is None or onset - 0.1 <= word.start:
                 out.append(word)
@@ -586,11 +589,11 @@ class LiveSession:
                 out.append(word)
                 continue
             start = onset - 0.1
-            end = (
-                word.end
-                if word.end > start
-                else max(start, min(start + word.end - word.start, upto))
-            )
+            if word.end > start:  # the word holds the speech: only its start moves
+                end = word.end
+            else:  # moved wholly, not past the next word
+                start = min(start, max(upto, word.start))
+                end = max(start, min(start + word.end - word.start, upto))
             out.append(LiveWord(word.word, start, end, word.probability))
         return out
 
