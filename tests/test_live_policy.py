@@ -668,3 +668,37 @@ def test_word_starts_move_out_of_silence_but_not_off_their_own_speech() -> None:
     said = LiveWord(" So", 2.0, 2.8)  # said from 2.0, then a pause before the next word
     after = LiveWord(" what", 2.9, 3.2)
     assert [w.start for w in session._in_speech([said, after])] == [2.0, 2.9]
+
+
+def test_a_first_word_moved_to_the_final_end_by_the_duplicate_guard_is_moved_to_its_speech() -> (
+    None
+):
+    # The real base: "He" stretched back over "now." (final, ends 93.14 s), the duplicate
+    # guard moved its start to 93.14; its speech begins after a 2 s silence.
+    first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s, final at the pause
+    second = [  # 4.5 - 6.0 s
+        LiveWord(w.word.replace("w", "v"), w.start, w.end)
+        for w in spoken_words(4, start=4.5, sentence=4)
+    ]
+
+    class Stretches(Script):
+        async def decode(
+            self, samples: np.ndarray, prompt: str | None, language: str | None
+        ) -> DecodedWindow:
+            heard = (await super().decode(samples, prompt, language)).words
+            t0 = float(samples[0]) / RAMP
+            return DecodedWindow(
+                [
+                    LiveWord(w.word, 2.0 - t0, 3.2 - t0) if abs(w.start + t0 - 4.5) < 1e-6 else w
+                    for w in heard
+                ],
+                "en",
+            )
+
+    script = Stretches(first + second, [(1.0, 2.6), (4.5, 6.1)])
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 7.5))
+    words = [w for e in events if isinstance(e, Final) for w in e.segment.words]
+    assert [w.word for w in words] == [w.word.strip() for w in first + second]
+    assert words[4].start == pytest.approx(4.4, abs=0.05)

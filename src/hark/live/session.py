@@ -471,6 +471,9 @@ class LiveSession:
         events: list[Event] = []
         if not words:
             return events
+        # Again: the duplicate guard moves a first word stretched back over final audio to
+        # the final end, which can put it back before a silence ("He" 93.14-94.32 s).
+        words = self._in_speech(words)
         events.append(Committed(words))
         self.pending.extend(words)
         if sentences:
