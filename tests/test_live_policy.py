@@ -581,15 +581,21 @@ class StampsEarly(Script):
         return DecodedWindow(out, "en")
 
 
+def final_words_of_one_utterance(script: Script, seconds: float = 6.0) -> list:
+    """The final words of `seconds` of the script with its 1.5 s silence inside one utterance
+    (a pause needs 2 s), then the end."""
+    options = SessionOptions(endpoint=EndpointOptions(silence_s=2.0))
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, seconds))
+    events += asyncio.run(session.end())
+    return [w for e in events if isinstance(e, Final) for w in e.segment.words]
+
+
 def test_a_word_stamped_before_a_silence_starts_after_it() -> None:
     first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s
     second = [w.shifted(3.0) for w in spoken_words(4, start=1.0, sentence=4)]  # 4.0 - 5.5 s
     script = StampsEarly(first + second, [(1.0, 2.6), (4.0, 5.6)])
-    options = SessionOptions(endpoint=EndpointOptions(silence_s=2.0))  # one utterance
-    session = LiveSession(script.decode, script.probabilities, options)
-    events = asyncio.run(run(session, 6.0))
-    events += asyncio.run(session.end())
-    words = [w for e in events if isinstance(e, Final) for w in e.segment.words]
+    words = final_words_of_one_utterance(script)
     assert [w.word for w in words] == [w.word.strip() for w in first + second]
     assert words[4].start == pytest.approx(3.9, abs=0.05)
 
@@ -627,11 +633,7 @@ def test_a_word_stamped_wholly_in_the_silence_before_its_speech_is_moved_to_it()
             return DecodedWindow(out, "en")
 
     script = Early(first + second, [(1.0, 2.6), (4.0, 5.6)])
-    options = SessionOptions(endpoint=EndpointOptions(silence_s=2.0))  # one utterance
-    session = LiveSession(script.decode, script.probabilities, options)
-    events = asyncio.run(run(session, 6.0))
-    events += asyncio.run(session.end())
-    words = [w for e in events if isinstance(e, Final) for w in e.segment.words]
+    words = final_words_of_one_utterance(script)
     assert [w.word for w in words] == [w.word.strip() for w in first + second]
     assert words[3].start == pytest.approx(2.5, abs=0.01)  # a zero-length word stays
     assert words[4].start == pytest.approx(3.9, abs=0.05)
