@@ -14,7 +14,8 @@ thread and seeded once, so what ran before on the scheduler's thread changes the
 - streaming WER of the finals against the references, and the same engine's offline
   `transcribe` (beam 1 and beam 5) on the same audio, scored with `hark.dev.accuracy`;
 - a virtual clock (`--cost A,B,C`): each decode costs A + B x window seconds + C x encoder
-  seconds of virtual time; `--cost cpu`: the decode's own process CPU time divided by the
+  seconds of virtual time; `--cost wall`: the decode's wall time (on a quiet machine, what a
+  real server's decode takes); `--cost cpu`: the decode's own process CPU time divided by the
   model's 2 threads (what it would take on 2 idle cores; load changes it far less than it
   changes wall time);
   audio arrives at real-time pace on that clock and the session is fed, as the server's inbox
@@ -30,9 +31,10 @@ Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 `max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
 `beam` (beam size), `final_beam` (beam of the decodes that make finals: pauses, the cap, the
 end), `fallback` (1: the files' temperature fallback; default 0, temperature 0 only, as the
-server's live streams) and `pad` (encoder padding, s, or
-`none` for 30 s inputs); all run in one
-process on one loaded model, so their counts and WERs compare side by side.
+server's live streams) and `pad` (encoder padding, s, or `none` for 30 s inputs). What a
+configuration does not name is the server's default (`commit`, `beam` and `final_beam` from
+`hark.settings`, the rest from `SessionOptions`). All run in one process on one loaded
+model, so their counts and WERs compare side by side.
 
     .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
     .venv/bin/python bench/live_replay.py --cost 0.2,0.03,0.02 --config a: --config b:pad=3
@@ -91,38 +93,47 @@ class Config:
 def parse_config(spec: str) -> Config:
     from hark.live.policy import PolicyOptions
     from hark.live.session import SessionOptions
+    from hark.settings import Settings
 
     name, _, rest = spec.partition(":")
     values: dict[str, str] = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
         values[key] = value
-    beam = int(values.pop("beam", 1))
+    # Unnamed values are the server's defaults (hark.settings).
+    server = Settings.model_fields
+    beam = int(values.pop("beam", server["live_beam_size"].default))
     fallback = values.pop("fallback", "0").lower() in ("1", "true")
-    given_final = values.pop("final_beam", "")
-    final_beam = int(given_final) if given_final else None
+    final_beam = int(values.pop("final_beam", server["live_final_beam_size"].default))
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
-    policy.update({k: values.pop(k) for k in ("commit",) if k in values})
+    policy["commit"] = values.pop("commit", server["live_commit"].default)
     typed = {}
     for key, value in values.items():
         default = getattr(SessionOptions(), key)
         if value.lower() == "none":
             typed[key] = None
             continue
-        typed[key] = (
-            (value.lower() in ("1", "true")) if isinstance(default, bool) else type(default)(value)
-        )
+        if isinstance(default, bool):
+            typed[key] = value.lower() in ("1", "true")
+        else:  # options that default to None are seconds
+            typed[key] = float(value) if default is None else type(default)(value)
     options = SessionOptions(**typed)  # type: ignore[arg-type]
-    if policy:
-        options = replace(options, policy=PolicyOptions(**policy))
+    options = replace(options, policy=PolicyOptions(**policy))  # type: ignore[arg-type]
     return Config(
-        name or "default", options, beam=beam, pad=pad, fallback=fallback, final_beam=final_beam
+        name or "default",
+        options,
+        beam=beam,
+        pad=pad,
+        fallback=fallback,
+        final_beam=final_beam if final_beam > beam else None,
     )
 
 
-async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | None) -> Run:
+async def replay(
+    engine, audio: np.ndarray, config: Config, cost: tuple[float, ...] | str | None
+) -> Run:
     import ctranslate2
 
     from hark.asr import WhisperASR
@@ -166,7 +177,9 @@ async def replay(engine, audio: np.ndarray, config: Config, cost: tuple[float, .
         spent = time.process_time() - cpu
         run.decode_cpu_s += spent
         encoded = run.encoder_s - before
-        if cost is None:  # the decode's own CPU time, spread over the model's threads
+        if cost == "wall":  # what it took (on a quiet machine: a real server's decode)
+            clock[0] += time.perf_counter() - started
+        elif cost is None:  # the decode's own CPU time, spread over the model's threads
             clock[0] += spent / THREADS
         else:
             clock[0] += cost[0] + cost[1] * samples.size / RATE + cost[2] * encoded
@@ -224,7 +237,8 @@ def main() -> None:
     parser.add_argument(
         "--cost",
         default="0,0,0",
-        help="virtual s per decode: A,B,C (A + B x win + C x encoder s), or cpu (measured)",
+        help="virtual s per decode: A,B,C (A + B x win + C x encoder s), cpu (measured CPU "
+        "time / threads) or wall (measured wall time: a quiet machine only)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="configs alternate per round")
     parser.add_argument("--no-offline", action="store_true")
@@ -239,7 +253,9 @@ def main() -> None:
         real_whisper_base(), device="cpu", compute_type="int8", cpu_threads=THREADS
     )
     prog = program(0, args.seconds)
-    cost = None if args.cost == "cpu" else (*(float(x) for x in args.cost.split(",")), 0, 0)[:3]
+    cost: tuple[float, ...] | str | None = None if args.cost == "cpu" else args.cost
+    if args.cost not in ("cpu", "wall"):
+        cost = (*(float(x) for x in args.cost.split(",")), 0, 0)[:3]
     configs = [parse_config(s) for s in (args.config or ["default:"])]
     reference = normalize_words(prog.reference)
     print(f"long form {prog.audio.size / RATE:.1f} s, {len(reference)} words, cost {cost}")

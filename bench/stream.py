@@ -10,11 +10,11 @@ the sequence so that the streams do not speak and pause in lockstep.
 
 Measured per level, from the client's side (what a caption viewer sees):
 - first partial: the first partial (or final) with text whose audio span reaches 0.1 s into
-  an utterance, after the moment that utterance's first sample was sent (one value per clip
-  onset; a partial still showing the previous utterance's words but spanning the new one's
-  start counts too, so this can flatter a little);
+  an utterance's speech, after the moment its first speech sample was sent (Silero's onset
+  in the clip; one value per clip; a partial still showing the previous utterance's words
+  but spanning the new one's start counts too, so this can flatter a little);
 - final: when the utterance's last final arrived (the latest-ending final that begins inside
-  it), after its last sample was sent, in
+  it), after its last speech sample was sent (Silero's end of speech in the clip), in
   two kinds: after a pause (the utterance is followed by 2 or 6 s of silence, or is the
   last: speech ended, the server's 0.5 s endpoint applies, the issue's target) and at a
   0.3 s gap (speech goes on: shorter than a pause, so only a sentence end commits it);
@@ -73,8 +73,9 @@ class Program:
     """One stream's audio and where its utterances are (seconds from the stream start)."""
 
     audio: np.ndarray
-    utterances: list[tuple[float, float]]
+    utterances: list[tuple[float, float]]  # each clip's span
     reference: str
+    speech: list[tuple[float, float]]  # each clip's speech (Silero): first onset, last end
 
     def paused(self, index: int) -> bool:
         """Whether utterance `index` is followed by a pause (>= 1 s of silence) or is last."""
@@ -91,7 +92,7 @@ def program(rotation: int, seconds: float | None) -> Program:
     clips = _clips()
     order = LONG_FORM_ORDER[rotation % len(LONG_FORM_ORDER) :]
     order += LONG_FORM_ORDER[: rotation % len(LONG_FORM_ORDER)]
-    parts, utterances, texts = [], [], []
+    parts, utterances, texts, speech = [], [], [], []
     position = 0.0
     gaps = itertools.cycle(LONG_FORM_GAPS)
     for index, name in enumerate(order):
@@ -102,13 +103,27 @@ def program(rotation: int, seconds: float | None) -> Program:
         clip = clips[name]
         parts.append(clip.audio)
         utterances.append((position, position + clip.duration))
+        onset, end = _speech_span(name)
+        speech.append((position + onset, position + end))
         texts.append(clip.reference)
         position += clip.duration
     audio = np.concatenate(parts)
     if seconds is not None and seconds < position:
         audio = audio[: round(seconds * RATE)]
-        utterances = [u for u in utterances if u[1] <= seconds]
-    return Program(audio, utterances, " ".join(texts))
+        speech = speech[: len([u for u in utterances if u[1] <= seconds])]
+        utterances = utterances[: len(speech)]
+    return Program(audio, utterances, " ".join(texts), speech)
+
+
+@functools.cache
+def _speech_span(name: str) -> tuple[float, float]:
+    """Where a clip's speech begins and ends (Silero, threshold 0.5): latencies count from
+    there, not from the clip's edges (the "sample" clip opens with 6.8 s of silence, "jfk"
+    ends with 0.5 s of it)."""
+    from hark.vad import FRAME_SECONDS, speech_probabilities
+
+    frames = np.flatnonzero(speech_probabilities(_clips()[name].audio) >= 0.5)
+    return float(frames[0] * FRAME_SECONDS), float((frames[-1] + 1) * FRAME_SECONDS)
 
 
 @functools.cache
@@ -224,7 +239,7 @@ async def play(url: str, prog: Program, language: str, drain: float) -> StreamRe
     result = StreamResult()
     pcm = pcm16(prog.audio)
     step = int(RATE * CHUNK_S) * 2
-    onsets = {i: start for i, (start, _) in enumerate(prog.utterances)}
+    onsets = {i: start for i, (start, _) in enumerate(prog.speech)}
     ends = {i: end for i, (_, end) in enumerate(prog.utterances)}
     started = 0.0
     sender: asyncio.Task[None] | None = None
@@ -295,14 +310,15 @@ def final_latencies(
     """(followed by a pause, latency) per utterance that got a final: its final is the last of
     the finals that begin inside it (its last words), counted from the utterance's end. Not
     "the first final reaching the end": a clip's trailing silence would push that to the next
-    utterance's final. `timed`: (received, start, end) of each final."""
+    utterance's final. Counted from where the utterance's speech ends. `timed`: (received,
+    start, end) of each final."""
     out = []
     for i, (onset, end) in enumerate(prog.utterances):
         following = prog.utterances[i + 1][0] if i + 1 < len(prog.utterances) else float("inf")
         mine = [(t, e) for t, s, e in timed if onset - 0.5 <= s < min(end, following - 0.1)]
         if mine:
             received = max(mine, key=lambda m: (m[1], m[0]))[0]
-            out.append((prog.paused(i), max(0.0, received - end)))
+            out.append((prog.paused(i), max(0.0, received - prog.speech[i][1])))
     return out
 
 
@@ -333,7 +349,7 @@ async def level(
     if events is not None:
         events.mkdir(parents=True, exist_ok=True)
         for k, (prog, r) in enumerate(zip(programs, results, strict=True)):
-            dump = {"utterances": prog.utterances, "events": r.events}
+            dump = {"utterances": prog.utterances, "speech": prog.speech, "events": r.events}
             (events / f"level{streams}-stream{k}.json").write_text(json.dumps(dump, indent=1))
     partial = [v for r in results for v in r.partial_latency]
     final = [v for r in results for v in r.final_latency]

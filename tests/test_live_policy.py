@@ -48,6 +48,20 @@ def test_local_agreement_commits_the_common_prefix_once() -> None:
     assert [w.key for w in policy.flush()] == ["americans"]
 
 
+def test_kept_words_are_not_cleaned_again() -> None:
+    """A hypothesis whose first words are the previous tentative ones (a partial that re-heard
+    only its end) keeps them as they are: the duplicate guard would drop a leading "hello"
+    after a final "Hello?" once more at every step."""
+    policy = CommitPolicy(PolicyOptions(commit="pauses"))
+    policy.flush([LiveWord(" Hello?", 0.0, 0.4)])
+    policy.update(words("hello hello oh hello", start=1.0))
+    assert [w.key for w in policy.tentative] == ["hello", "oh", "hello"]
+    tail = words("i didn't know", start=3.0)
+    policy.update([*policy.tentative, *tail], kept=3)
+    assert [w.key for w in policy.tentative] == ["hello", "oh", "hello", "i", "didn't", "know"]
+    assert [w.key for w in policy.flush()][:2] == ["hello", "oh"]
+
+
 def test_disagreement_commits_nothing_until_two_agree() -> None:
     policy = CommitPolicy()
     policy.update(words("ask not what"))
@@ -502,11 +516,12 @@ def test_speech_that_no_word_covers_is_decoded_again_at_most_twice() -> None:
 def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     """Commit "pauses": the step decodes of an utterance longer than `partial_window_s` hear
     about its last 8 s (their words replace the newest hypothesis' from a word boundary on),
-    the partial still reads the whole utterance, and the final decode hears all of it."""
+    the partial still reads the whole utterance, and the final decode hears all of it (with
+    no `final_window_s`)."""
     spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
     script = Script(spoken, [(0.5, 16.5)])
     wide = Script(spoken, script.speech)
-    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    options = SessionOptions(final_window_s=None, policy=PolicyOptions(commit="pauses"))
     session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
     events = asyncio.run(run(session, 18.0))
     steps = [(t0, t1) for t0, t1, _ in script.calls]
@@ -519,6 +534,50 @@ def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     assert longest[: len(longest) - 1] == [w.word.strip() for w in spoken][: len(longest) - 1]
     assert [round(t0, 1) for t0, _, _ in wide.calls] == [0.0]
     assert final_words(events) == [w.word.strip() for w in spoken]
+
+
+def test_the_final_of_a_long_utterance_re_hears_only_its_end() -> None:
+    """With `final_window_s`, the final decode of a 16 s utterance hears about its last 6 s;
+    the words before come from the partials (the fake final decoder writes upper case)."""
+    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
+    script = Script(spoken, [(0.5, 16.5)])
+    loud = [LiveWord(w.word.upper(), w.start, w.end) for w in spoken]
+    wide = Script(loud, script.speech)
+    options = SessionOptions(final_window_s=6.0, policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 18.0))
+    assert len(wide.calls) == 1
+    t0, t1, prompt = wide.calls[0]
+    assert 6.0 - 0.4 <= t1 - t0 <= 6.0 + 0.4 + 1e-6
+    assert prompt and prompt.split()[0] == "w0"  # the partial's words, as the prompt
+    got = final_words(events)
+    assert [w.lower() for w in got] == [w.word.strip() for w in spoken]
+    cut = next(i for i, w in enumerate(got) if w.isupper())
+    assert got[:cut] == [w.word.strip() for w in spoken[:cut]] and cut >= 20
+    assert all(w.isupper() for w in got[cut:])
+
+
+class Murmurs(Script):
+    """Speech, 0.4 s of silence, then 0.2 s between Silero's offset and onset (a breath):
+    no speech, but the silence restarts after it."""
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        probs = super().probabilities(audio)
+        t = audio[: probs.size * 512 : 512] / RAMP
+        probs[(t >= 3.4) & (t < 3.6)] = 0.4
+        return probs
+
+
+def test_a_pause_after_a_breath_is_finalised_from_the_silence_decode() -> None:
+    spoken = spoken_words(5, start=1.0)  # 1.0 - 2.9 s
+    script = Murmurs(spoken, [(1.0, 3.0)])
+    wide = Script(spoken, script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 5.0))
+    assert any(isinstance(e, SpeechStopped) and e.time > 3.5 for e in events)
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    assert len(wide.calls) == 1, wide.calls  # the silence decode's, not a second one
 
 
 def test_no_step_decode_starts_while_a_silence_goes_on() -> None:

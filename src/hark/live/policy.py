@@ -62,8 +62,17 @@ class CommitPolicy:
         """End of the last committed word (session seconds), None before the first."""
         return self._recent[-1].end if self._recent else None
 
-    def clean(self, hypothesis: Sequence[LiveWord]) -> list[LiveWord]:
-        """A hypothesis less the committed words it repeats and its repetition loops."""
+    def clean(self, hypothesis: Sequence[LiveWord], kept: int = 0) -> list[LiveWord]:
+        """A hypothesis less the committed words it repeats and its repetition loops. `kept`:
+        its first words are the tentative ones of an earlier hypothesis, already clean, and
+        the rest was heard after them (no committed word is next to it): cleaning them again
+        would drop more each time ("hello" after a final "Hello?" goes, then the next
+        "hello", ...)."""
+        if kept:
+            return [
+                *hypothesis[:kept],
+                *collapse_repeats(hypothesis[kept:], self.options.max_repeats),
+            ]
         fresh = drop_committed(
             hypothesis,
             list(self._recent),
@@ -72,9 +81,10 @@ class CommitPolicy:
         )
         return collapse_repeats(fresh, self.options.max_repeats)
 
-    def update(self, hypothesis: Sequence[LiveWord]) -> list[LiveWord]:
-        """Take a new hypothesis; return the words it commits (maybe none)."""
-        words = self.clean(hypothesis)
+    def update(self, hypothesis: Sequence[LiveWord], kept: int = 0) -> list[LiveWord]:
+        """Take a new hypothesis (`kept`: see `clean`); return the words it commits (maybe
+        none)."""
+        words = self.clean(hypothesis, kept)
         self._history.append(words)
         if len(self._history) < self.options.agreement:
             self.tentative = words
@@ -95,11 +105,14 @@ class CommitPolicy:
         return agreed
 
     def flush(
-        self, hypothesis: Sequence[LiveWord] | None = None, until: float | None = None
+        self,
+        hypothesis: Sequence[LiveWord] | None = None,
+        until: float | None = None,
+        kept: int = 0,
     ) -> list[LiveWord]:
-        """Commit the latest hypothesis (or `hypothesis`, cleaned), up to words ending by
-        `until` when given; the rest stays tentative."""
-        words = self.clean(hypothesis) if hypothesis is not None else self.clean(self.tentative)
+        """Commit the latest hypothesis (already clean) or `hypothesis` (cleaned, `kept`: see
+        `clean`), up to words ending by `until` when given; the rest stays tentative."""
+        words = self.clean(hypothesis, kept) if hypothesis is not None else list(self.tentative)
         cut = len(words) if until is None else sum(1 for w in words if w.end <= until)
         committed, rest = words[:cut], words[cut:]
         self._commit(committed)

@@ -74,7 +74,13 @@ class SessionOptions:
         a pause from that decode (no decode of its own at the pause).
     partial_window_s: with commit "pauses", a step decode (partials only) hears at most about
         this much of the buffer's end; the words before it are the previous partial's. The
-        decodes whose words become final always hear the whole buffer. None: whole buffer.
+        decodes whose words become final hear the whole buffer, or `final_window_s`.
+        None: whole buffer.
+    final_window_s: with commit "pauses", a decode whose words become final at once (a
+        pause, `flush`, `end`) hears at most about this much of the buffer's end; the words
+        before it are the latest partial's (heard while they were in the last
+        `partial_window_s`). A long utterance's final then costs a short window's decode,
+        not the whole utterance's at the final beam. None: the whole buffer.
     """
 
     step_s: float = 1.0
@@ -87,6 +93,7 @@ class SessionOptions:
     interim: bool = True
     early_final: bool = True
     partial_window_s: float | None = 8.0
+    final_window_s: float | None = 6.0
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -99,8 +106,10 @@ class SessionOptions:
             raise ValueError("context_s must be between 0 and half of max_buffer_s")
         if not 0.0 < self.keep_at_cap_s < self.max_buffer_s:
             raise ValueError("keep_at_cap_s must be > 0 and below max_buffer_s")
-        if self.partial_window_s is not None and self.partial_window_s < 2.0:
-            raise ValueError("partial_window_s must be at least 2 (or None)")
+        for name in ("partial_window_s", "final_window_s"):
+            window = getattr(self, name)
+            if window is not None and window < 2.0:
+                raise ValueError(f"{name} must be at least 2 (or None)")
 
 
 CONTINUATIONS = 2
@@ -206,6 +215,7 @@ class LiveSession:
         self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
         self._heard_until: float | None = None  # end of the window of the policy's hypothesis
         self._heard_final = False  # that hypothesis came from the final decoder (or the only one)
+        self._kept: list[LiveWord] = []  # the latest hypothesis' words not heard by its decode
 
     # -- public -------------------------------------------------------------------------------
 
@@ -297,7 +307,10 @@ class LiveSession:
         # A silence is going on: no step decode now (it would delay the final one by its
         # length if the silence becomes a pause); speech that resumes is stepped at once.
         tail = quiet + self.options.endpoint.preroll_s
-        return "silence" if self.buffer.end >= tail > self._last_decode_end else None
+        if not self.buffer.end >= tail > self._last_decode_end:
+            return None
+        # Not again when the last silence decode heard everything said (a breath between).
+        return None if self._heard(self.buffer.end) else "silence"
 
     async def flush(self) -> list[Event]:
         """Finalise everything heard so far."""
@@ -329,11 +342,11 @@ class LiveSession:
 
     async def _interim(self, final: bool = False) -> list[Event]:
         end = self.buffer.end
-        kept, start = ([], self.buffer.start) if final else self._partial_split(end)
-        hypothesis = kept + await self._decode(start, end, final=final, before=kept)
+        hypothesis = await self._hypothesis(end, final=final)
         self._heard_until = end
-        self._heard_final = (final or self._final_decoder is None) and not kept
-        events = await self._commit(self.policy.update(hypothesis), sentences=True)
+        self._heard_final = final or (self._final_decoder is None and not self._kept)
+        kept = len(self._kept)
+        events = await self._commit(self.policy.update(hypothesis, kept), sentences=True)
         tail = self.pending + self.policy.tentative
         latency_from = None
         if tail and self._first_partial:
@@ -342,24 +355,32 @@ class LiveSession:
             events += self._set_partial(text_of(tail), tail[0].start, tail[-1].end, latency_from)
         return events
 
-    def _partial_split(self, end: float) -> tuple[list[LiveWord], float]:
-        """Where a step decode may begin: (the previous partial's words kept before it, its
+    async def _hypothesis(self, end: float, *, final: bool) -> list[LiveWord]:
+        """The words of the buffer up to `end`: a decode of its tail (`_split`) after the
+        partial's words before that tail (kept in `self._kept`)."""
+        self._kept, start = self._split(end, final=final)
+        return self._kept + await self._decode(start, end, final=final, before=self._kept)
+
+    def _split(self, end: float, *, final: bool) -> tuple[list[LiveWord], float]:
+        """Where a decode may begin: (the previous partial's words kept before it, its
         start). With commit "pauses" nothing is committed before a pause, so the buffer holds
         the whole utterance (up to the 20 s cap): decoding all of it every step would cost a
-        20 s window per second of speech. Partials need only the tail re-heard: the window
-        begins between two words of the newest hypothesis about `partial_window_s` before
-        the end (and before its last two words), its words replace the hypothesis' from
-        there on. Whole buffer when it is short, or in the other commit modes (their
-        agreement needs every word heard again)."""
+        20 s window per second of speech. Partials need only the tail re-heard, and a final
+        the tail its partials heard last: the window begins between two words of the newest
+        hypothesis about `partial_window_s` (`final_window_s`) before the end (and before
+        its last two words), its words replace the hypothesis' from there on. Whole buffer
+        when it is short, or in the other commit modes (their agreement needs every word
+        heard again)."""
         o = self.options
+        window = o.final_window_s if final else o.partial_window_s
         whole: tuple[list[LiveWord], float] = ([], self.buffer.start)
         tentative = self.policy.tentative
-        if o.partial_window_s is None or self.policy.options.commit != "pauses":
+        if window is None or self.policy.options.commit != "pauses":
             return whole
-        if end - self.buffer.start <= o.partial_window_s or len(tentative) < 3:
+        if end - self.buffer.start <= window or len(tentative) < 3:
             return whole
         cut = next(
-            (i for i, w in enumerate(tentative[:-2]) if w.start >= end - o.partial_window_s),
+            (i for i, w in enumerate(tentative[:-2]) if w.start >= end - window),
             len(tentative) - 2,
         )
         if cut == 0:
@@ -370,14 +391,30 @@ class LiveSession:
 
     async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
         events: list[Event] = []
-        if self._utterance or self.pending or self.policy.tentative:
-            hypothesis = await self._decode(self.buffer.start, until, final=True)
-            events += await self._commit(self.policy.flush(hypothesis), sentences=False)
+        if self._heard(until):  # e.g. the audio ended in the silence after the last words
+            events += await self._commit(self.policy.flush(), sentences=False)
+            events += await self._final(len(self.pending), speech_end)
+        elif self._utterance or self.pending or self.policy.tentative:
+            hypothesis = await self._hypothesis(until, final=True)
+            words = self.policy.flush(hypothesis, kept=len(self._kept))
+            events += await self._commit(words, sentences=False)
             events += await self._final(len(self.pending), speech_end)
         self._utterance = False
         events += self._after_final(until)
         events.append(UtteranceEnd(reason))
         return events
+
+    def _heard(self, until: float) -> bool:
+        """Whether the newest hypothesis, from a final decode, heard everything said up to
+        `until`: its window reached there, or nothing was said (no frame at the onset)
+        after the window's end. A silence decode often ends a few frames before the pause
+        begins (Silero's probability hovering between offset and onset after the last
+        word): decoding again would double the final's latency for nothing."""
+        if self._heard_until is None or not self._heard_final or not self.options.early_final:
+            return False
+        if self._heard_until >= until - 0.02:
+            return True
+        return self.speech.first_speech(self._heard_until, until) is None
 
     async def _finalize_pauses(self, events: list[Event]) -> list[Event]:
         """Finalise the utterances ended by the pauses found in this block with one decode of
@@ -387,15 +424,14 @@ class LiveSession:
         pauses, self._pauses = self._pauses, []
         until = pauses[-1].until
         words: list[LiveWord] = []
-        heard = self._heard_until is not None and self._heard_until >= until - 0.02
-        heard = heard and self.options.early_final and self._heard_final
-        if len(pauses) == 1 and heard:
+        if len(pauses) == 1 and self._heard(until):
             # The last interim decoded the utterance and the silence after it: no new decode.
             # All its words are the utterance's (Whisper often stretches the last word's end
             # to the window's end, past `until`: cutting there would lose it).
             words = self.policy.flush()
         elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
-            words = self.policy.flush(await self._decode(self.buffer.start, until, final=True))
+            hypothesis = await self._hypothesis(until, final=True)
+            words = self.policy.flush(hypothesis, kept=len(self._kept))
         out: list[Event] = []
         at = 0
         for k, pause in enumerate(pauses):
@@ -425,15 +461,19 @@ class LiveSession:
         next window then begins at a sentence start (see `_context_from`)."""
         o = self.options
         end = self.buffer.end
+        # The whole buffer (not `final_window_s`): the cap is no pause, nobody waits on it,
+        # and 20 s of speech with no pause are the partials' weakest words.
+        self._kept = []
         hypothesis = await self._decode(self.buffer.start, end, final=True)
         until = end - 1.0
         ends = [
             w.end
-            for w in self.policy.clean(hypothesis)
+            for w in self.policy.clean(hypothesis, len(self._kept))
             if ends_sentence(w) and end - o.keep_at_cap_s + 1.0 <= w.end <= until
         ]
         until = ends[-1] + 1e-3 if ends else until
-        events = await self._commit(self.policy.flush(hypothesis, until=until), sentences=True)
+        words = self.policy.flush(hypothesis, until=until, kept=len(self._kept))
+        events = await self._commit(words, sentences=True)
         events += await self._final(len(self.pending), None)
         self._heard_until = end
         last = self.policy.last_end or 0.0
