@@ -374,3 +374,27 @@ def test_language_detection_reports_its_stages_so_a_caller_can_stop_it(
 
     with pytest.raises(Stop):
         engine.detect_language(shared_audio / "jfk.flac", progress=stop_before_encoding)
+
+
+def test_generation_is_bounded_by_the_chunk_length(engine, shared_audio, monkeypatch) -> None:
+    """A chunk gets at most 30 tokens per second of its audio (+20): a loop on a short live
+    window stops there, not at the model's 448 tokens. Random weights with end-of-text
+    suppressed run to whatever bound applies."""
+    import hark.asr
+    from hark.asr import TOKEN_MARGIN, TOKENS_PER_SECOND
+
+    asr = engine.pipeline.asr
+    audio = load_audio(shared_audio / "jfk.flac")
+    options = TranscribeOptions(**{**FIXED, "max_new_tokens": 200}).decode()
+
+    def tokens(seconds: float) -> int:
+        chunk = SpeechChunk(0.0, seconds)
+        (result,) = asr.transcribe_batch([chunk.audio(audio)], [chunk], ["en"], options)
+        return len(result.tokens)
+
+    short, longer, whole = tokens(1.0), tokens(3.0), tokens(11.0)
+    assert 0 < short <= TOKENS_PER_SECOND + TOKEN_MARGIN
+    assert short < longer <= 3 * TOKENS_PER_SECOND + TOKEN_MARGIN
+    assert longer < whole  # the request's own cap (200) binds there
+    monkeypatch.setattr(hark.asr, "TOKENS_PER_SECOND", 1000)
+    assert tokens(1.0) == whole

@@ -39,6 +39,14 @@ FRAMES_PER_SECOND = 100
 # position in every prompt (its own advice: "adapt the number of previous text tokens"), so
 # streams whose prompts differ share a batch once their prompts have one of these lengths.
 PROMPT_BUCKETS = (0, 4, 8, 16, 32, 64, 128)
+# A chunk's generation length (CTranslate2's `max_length`, after its prompt) is at most this
+# many tokens per second of its audio, plus TOKEN_MARGIN. Speech takes under 10 per second in
+# any language Whisper writes (English about 4; CTranslate2 generated about half of
+# `max_length` new tokens when measured, so the bound is looser still): it only stops loops,
+# and caps what they cost: "Hear. Hear. ..." on a 3 s live window ran to the model's 448,
+# 3.9 s of decode on the real base (CPU), instead of the 0.4 s the window's speech takes.
+TOKENS_PER_SECOND = 30
+TOKEN_MARGIN = 20
 PromptText = str | tuple[int, ...] | None
 """A chunk's previous text: a string, or its tokens already cut (`WhisperASR.prompt_tokens`)."""
 COMPUTE_TYPES = (
@@ -351,6 +359,10 @@ class WhisperASR:
         prompts = [self._prompt(languages[i], texts[i], options) for i in indices]
         longest = max(len(p) for p in prompts)
         max_length = self.model.max_length
+        longest_audio = max(chunks[i].duration for i in indices)
+        max_length = min(
+            max_length, longest + ceil(TOKENS_PER_SECOND * longest_audio) + TOKEN_MARGIN
+        )
         if options.max_new_tokens is not None:
             max_length = min(max_length, longest + options.max_new_tokens)
         if longest >= max_length:
