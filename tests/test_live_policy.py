@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
+from hark.live import timing
 from hark.live.buffer import AudioBuffer
 from hark.live.endpoint import Endpointer, EndpointOptions, StreamingVad
 from hark.live.policy import CommitPolicy, PolicyOptions
@@ -713,22 +714,26 @@ def test_words_heard_inside_the_committed_audio_are_not_new() -> None:
 
 def test_word_starts_move_out_of_silence_but_not_off_their_own_speech() -> None:
     session = LiveSession(Script([], []).decode, Script([], []).probabilities)
+
+    def in_speech(words: list[LiveWord]) -> list[LiveWord]:
+        return timing.in_speech(words, session.speech)
+
     # Speech 0-1.0 s, silence 1.0-2.0 s, speech 2.0-2.5 s, silence 2.5-2.9 s, speech 2.9-4 s.
     frame = 0.032
     t = np.arange(round(4.0 / frame)) * frame
     speech = ((t < 1.0) | ((t >= 2.0) & (t < 2.5)) | (t >= 2.9)).astype(np.float32)
     session.speech.extend(speech)
     he = LiveWord(" He", 0.9, 2.3)  # from the last 0.1 s of the previous word's speech
-    assert session._in_speech([he])[0].start == pytest.approx(1.9, abs=0.04)
+    assert in_speech([he])[0].start == pytest.approx(1.9, abs=0.04)
     # "He" wholly in the silence, and Whisper's next word starts 0.05 s before Silero hears
     # its speech (2.0 s): moved up to the next word.
     early = LiveWord(" He", 1.05, 1.6)
-    moved = session._in_speech([early, LiveWord(" hoped", 1.95, 2.3)])
+    moved = in_speech([early, LiveWord(" hoped", 1.95, 2.3)])
     assert moved[0].start == pytest.approx(1.9, abs=0.04)  # Silero: speech from 2.0 s
     assert moved[0].end <= moved[1].start == 1.95
     said = LiveWord(" So", 2.0, 2.8)  # said from 2.0, then a pause before the next word
     after = LiveWord(" what", 2.9, 3.2)
-    assert [w.start for w in session._in_speech([said, after])] == [2.0, 2.9]
+    assert [w.start for w in in_speech([said, after])] == [2.0, 2.9]
 
 
 def test_a_first_word_moved_to_the_final_end_by_the_duplicate_guard_is_moved_to_its_speech() -> (

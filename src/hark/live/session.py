@@ -37,7 +37,8 @@ from hark.live.endpoint import (
     StreamingVad,
 )
 from hark.live.policy import CommitPolicy, PolicyOptions
-from hark.live.words import SENTENCE_END, LiveWord, ends_sentence, text_of
+from hark.live.timing import context_start, in_speech, prompt_before
+from hark.live.words import LiveWord, ends_sentence, text_of
 from hark.schema import ModelInfo, Segment, Transcript, Word
 from hark.vad import FRAME_SAMPLES
 
@@ -118,8 +119,6 @@ UNHEARD_GAP_S = 0.5
 """Speech starting this long after a decode's last word was not heard by it..."""
 UNHEARD_SPEECH_S = 1.0
 """...when there is at least this much of it (Whisper may rightly skip a cough or a laugh)."""
-WORD_SILENCE_S = 0.3
-"""A word whose times hold this much silence did not start before it (see `_in_speech`)."""
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -285,7 +284,7 @@ class LiveSession:
             if not self._utterance and not self._pauses:
                 # Silence: nothing to decode; keep the context and a starting word's onset.
                 keep = max(o.endpoint.preroll_s, o.context_s)
-                self.buffer.drop_before(self._context_from(self.buffer.end - keep))
+                self.buffer.drop_before(context_start(self.finals, self.buffer.end - keep))
         if self._pauses:
             events = await self._finalize_pauses(events)
             decoded = True
@@ -391,18 +390,24 @@ class LiveSession:
 
     async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
         events: list[Event] = []
-        if self._heard(until):  # e.g. the audio ended in the silence after the last words
-            events += await self._commit(self.policy.flush(), sentences=False)
-            events += await self._final(len(self.pending), speech_end)
-        elif self._utterance or self.pending or self.policy.tentative:
-            hypothesis = await self._hypothesis(until, final=True)
-            words = self.policy.flush(hypothesis, kept=len(self._kept))
+        if self._utterance or self.pending or self.policy.tentative:
+            words = await self._final_words(until)
             events += await self._commit(words, sentences=False)
             events += await self._final(len(self.pending), speech_end)
         self._utterance = False
         events += self._after_final(until)
         events.append(UtteranceEnd(reason))
         return events
+
+    async def _final_words(self, until: float, reuse: bool = True) -> list[LiveWord]:
+        """Commit every word up to `until`: the newest hypothesis' when a final decode heard
+        them all (and `reuse`), else a new final decode's."""
+        if reuse and self._heard(until):
+            # All its words are the utterance's (Whisper often stretches the last word's end
+            # to the window's end, past `until`: cutting there would lose it).
+            return self.policy.flush()
+        hypothesis = await self._hypothesis(until, final=True)
+        return self.policy.flush(hypothesis, kept=len(self._kept))
 
     def _heard(self, until: float) -> bool:
         """Whether the newest hypothesis, from a final decode, heard everything said up to
@@ -424,14 +429,12 @@ class LiveSession:
         pauses, self._pauses = self._pauses, []
         until = pauses[-1].until
         words: list[LiveWord] = []
-        if len(pauses) == 1 and self._heard(until):
-            # The last interim decoded the utterance and the silence after it: no new decode.
-            # All its words are the utterance's (Whisper often stretches the last word's end
-            # to the window's end, past `until`: cutting there would lose it).
-            words = self.policy.flush()
-        elif any(p.speech for p in pauses) or self.pending or self.policy.tentative:
-            hypothesis = await self._hypothesis(until, final=True)
-            words = self.policy.flush(hypothesis, kept=len(self._kept))
+        # One pause: the last interim decoded the utterance and the silence after it, as a
+        # rule (no new decode then); several: one decode for all of them.
+        one = len(pauses) == 1
+        speech = any(p.speech for p in pauses) or bool(self.pending or self.policy.tentative)
+        if speech or (one and self._heard(until)):
+            words = await self._final_words(until, reuse=one)
         out: list[Event] = []
         at = 0
         for k, pause in enumerate(pauses):
@@ -450,7 +453,7 @@ class LiveSession:
 
     def _after_final(self, until: float) -> list[Event]:
         """Everything up to `until` is final: drop its audio (but the context)."""
-        self.buffer.drop_before(self._context_from(until - self.options.context_s))
+        self.buffer.drop_before(context_start(self.finals, until - self.options.context_s))
         self.policy.forget()
         self._heard_until = None
         return self._set_partial("", until, until, None)
@@ -458,7 +461,7 @@ class LiveSession:
     async def _cap(self) -> list[Event]:
         """The buffer is full of speech without a pause: finalise all but the last second, or
         up to a sentence end in the last `keep_at_cap_s` (less 1 s) when there is one: the
-        next window then begins at a sentence start (see `_context_from`)."""
+        next window then begins at a sentence start (see `timing.context_start`)."""
         o = self.options
         end = self.buffer.end
         # The whole buffer (not `final_window_s`): the cap is no pause, nobody waits on it,
@@ -468,44 +471,18 @@ class LiveSession:
         until = end - 1.0
         ends = [
             w.end
-            for w in self.policy.clean(hypothesis, len(self._kept))
+            for w in self.policy.clean(hypothesis)
             if ends_sentence(w) and end - o.keep_at_cap_s + 1.0 <= w.end <= until
         ]
         until = ends[-1] + 1e-3 if ends else until
-        words = self.policy.flush(hypothesis, until=until, kept=len(self._kept))
-        events = await self._commit(words, sentences=True)
+        events = await self._commit(self.policy.flush(hypothesis, until=until), sentences=True)
         events += await self._final(len(self.pending), None)
         self._heard_until = end
         last = self.policy.last_end or 0.0
-        self.buffer.drop_before(max(self._context_from(last - o.context_s), end - o.keep_at_cap_s))
+        self.buffer.drop_before(
+            max(context_start(self.finals, last - o.context_s), end - o.keep_at_cap_s)
+        )
         return events
-
-    def _context_from(self, t: float, reach: float = 1.5) -> float:
-        """Where the audio kept before the words not yet final should begin, about `t`: between
-        two final words, never inside one, and at a sentence start within `reach` of `t` when
-        there is one. A window that begins inside a word, or inside a sentence whose first
-        words are only in the prompt, can make Whisper write a fragment and stop ("Jersey."
-        for 7 s of speech, losing every word after it)."""
-        recent: list[Word] = []
-        for segment in reversed(self.finals):
-            recent[:0] = segment.words
-            if segment.start < t - reach:
-                break
-        first: float | None = None
-        for previous, word in zip([None, *recent], recent, strict=False):
-            if word.start < t - reach:
-                continue
-            if word.start > t + reach and first is not None:
-                break
-            # Between the words (cross-attention times are rough), at most 0.3 s before it.
-            before = t - reach if previous is None else (previous.end + word.start) / 2
-            cut = max(before, word.start - 0.3)
-            starts = previous is None or previous.word.endswith(SENTENCE_END)
-            if starts and word.start <= t + reach:
-                return cut
-            if first is None and word.start >= t:
-                first = cut
-        return t if first is None else first
 
     async def _commit(self, words: list[LiveWord], *, sentences: bool) -> list[Event]:
         events: list[Event] = []
@@ -513,7 +490,7 @@ class LiveSession:
             return events
         # Again: the duplicate guard moves a first word stretched back over final audio to
         # the final end, which can put it back before a silence ("He" 93.14-94.32 s).
-        words = self._in_speech(words)
+        words = in_speech(words, self.speech)
         events.append(Committed(words))
         self.pending.extend(words)
         if sentences:
@@ -522,7 +499,7 @@ class LiveSession:
             if ends:
                 count = ends[-1] + 1
                 events += await self._final(count, None)
-                context = self._context_from(self.finals[-1].end - self.options.context_s)
+                context = context_start(self.finals, self.finals[-1].end - self.options.context_s)
                 self.buffer.drop_before(context)
         return events
 
@@ -593,67 +570,14 @@ class LiveSession:
             return []
         self.decodes += 1
         decoder = self._final_decoder if final and self._final_decoder else self._decoder
-        prompt = self._prompt_before(start)
+        prompt = prompt_before(self.finals, start, self.options.prompt_chars)
         if before:
             prompt = f"{prompt or ''} {text_of(before)}".strip()[-self.options.prompt_chars :]
         decoded = await decoder(samples, prompt, self.language)
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05
-        return self._in_speech([w.shifted(start) for w in decoded.words if w.start < limit])
-
-    def _in_speech(self, words: list[LiveWord]) -> list[LiveWord]:
-        """The words with their starts moved out of silence: Whisper stamps the first word
-        after a silence at the silence's start ("He" at the first sample of a window that
-        opens with 2 s of silence, or at 93.1-94.3 s, right after the previous word, for
-        speech from 95.3 s), which puts captions early and a word into the utterance before
-        it. A word whose span (up to the next word, for words of 0.5 s or more) holds a
-        silence of `WORD_SILENCE_S`, with no speech of its own before that silence, starts
-        0.1 s before the speech after it."""
-        out: list[LiveWord] = []
-        for i, word in enumerate(words):
-            upto = words[i + 1].start if i + 1 < len(words) else word.end + 3.0
-            # Looked past its end only for a word of 0.5 s or more: Whisper gives a
-            # sentence's last word 0-0.1 s, often just after its speech; those stay. A
-            # little past the next word's start: Silero hears speech begin up to ~0.1 s
-            # after Whisper's time for it.
-            long = word.end - word.start >= 0.5
-            reach = max(word.end, upto + 0.3) if long else word.end
-            onset = self.speech.speech_after_silence(word.start, reach, WORD_SILENCE_S)
-            if onset is None or onset - 0.1 <= word.start:
-                out.append(word)
-                continue
-            # Speech before that silence is the word's own (it is said, then a pause), unless
-            # it goes on from before the word began: the tail of the word before (Whisper
-            # ends words before Silero hears their end).
-            leading = self.speech.seconds(word.start, onset - WORD_SILENCE_S)
-            tail = self.speech.first_speech(word.start - 0.1, word.start) is not None
-            if leading > (0.5 if tail else 0.1):
-                out.append(word)
-                continue
-            start = onset - 0.1
-            if word.end > start:  # the word holds the speech: only its start moves
-                end = word.end
-            else:  # moved wholly, not past the next word
-                start = min(start, max(upto, word.start))
-                end = max(start, min(start + word.end - word.start, upto))
-            out.append(LiveWord(word.word, start, end, word.probability))
-        return out
-
-    def _prompt_before(self, t: float) -> str | None:
-        """The finalised text whose audio ends before `t` (the window's start), its last
-        `prompt_chars`: prompting with words whose audio is in the window makes Whisper skip
-        them and misplace what follows."""
-        words: list[str] = []
-        size = 0
-        for segment in reversed(self.finals):
-            for word in reversed(segment.words):
-                if word.end <= t + 0.01 and size < self.options.prompt_chars:
-                    words.append(word.word)
-                    size += len(word.word) + 1
-            if size >= self.options.prompt_chars:
-                break
-        return " ".join(reversed(words))[-self.options.prompt_chars :] or None
+        return in_speech([w.shifted(start) for w in decoded.words if w.start < limit], self.speech)
 
     def _set_partial(
         self, text: str, start: float, end: float, latency_from: float | None
