@@ -86,3 +86,41 @@ def test_no_text_on_silence_or_noise(real_engine: Engine) -> None:
     events = asyncio.run(stream())
     assert not [e for e in events if isinstance(e, Final | Partial | Committed)]
     assert live.decodes == 0
+
+
+def test_a_long_utterance_in_the_server_mode(real_engine: Engine, shared_audio: Path) -> None:
+    """The server's defaults (commit "pauses", a beam-5 final pass) on 10.4 s of speech
+    without a pause (LibriSpeech 1089-134686-0000) at real-time steps: the words come out
+    once, the final decode re-hears only the utterance's last ~6 s (`final_window_s`, the
+    words before it from the partials) and the utterance is decoded at the final beam once."""
+    from hark.dev.real_speech import reference_clips
+    from hark.live.policy import PolicyOptions
+
+    clip = next(c for c in reference_clips(shared_audio) if c.name == "libri0")
+    audio = np.r_[np.zeros(8000, np.float32), clip.audio, np.zeros(24000, np.float32)]
+    finals: list[float] = []
+    wide = engine_decoder(real_engine, TranscribeOptions(language="en", beam_size=5))
+
+    async def final_decoder(samples: np.ndarray, prompt: str | None, language: str | None):
+        finals.append(samples.size / 16000)
+        return await wide(samples, prompt, language)
+
+    live = LiveSession(
+        engine_decoder(real_engine, TranscribeOptions(language="en", beam_size=1)),
+        lambda a: speech_probabilities(a, real_engine.pipeline.vad),
+        SessionOptions(policy=PolicyOptions(commit="pauses")),
+        language="en",
+        final_decoder=final_decoder,
+    )
+
+    async def stream() -> list[object]:
+        events: list[object] = []
+        for i in range(0, audio.size, 1600):  # 0.1 s messages, as a microphone sends them
+            events += await live.feed(audio[i : i + 1600])
+        return events + await live.end()
+
+    events = asyncio.run(stream())
+    said = [w for e in events if isinstance(e, Final) for w in words_of(e.segment.text)]
+    assert wer(words_of(clip.reference), said) <= 0.15, said
+    assert all(a != b for a, b in itertools.pairwise(said)), said
+    assert len(finals) == 1 and finals[0] <= 6.5, finals
