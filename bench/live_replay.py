@@ -188,7 +188,7 @@ async def replay(
     final = None
     if config.final_beam is not None:
         wide = decoding.model_copy(update={"beam_size": config.final_beam})
-        final = counted(engine_decoder(engine, wide, **padded))
+        final = counted(engine_decoder(engine, wide, priority="final", **padded))
     session = LiveSession(
         counted(engine_decoder(engine, decoding, **padded)),
         lambda samples: speech_probabilities(samples, engine.pipeline.vad),

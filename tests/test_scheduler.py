@@ -223,6 +223,45 @@ def test_live_windows_go_ahead_of_file_chunks(engine, clips, monkeypatch) -> Non
     assert batches and all(len({len(p) for p in b}) == 1 for b in batches), batches
 
 
+def test_final_windows_go_ahead_of_other_live_windows(engine, clips, monkeypatch) -> None:
+    """A window whose words become final (`priority="final"`, a caption waits on it) is
+    decoded before live windows that were queued earlier; they decode with different beams,
+    so in separate batches, and the worker is busy with a file chunk while both arrive."""
+    shared = Engine(engine.pipeline, batch_size=1)
+    order: list[int] = []
+    busy, release = threading.Event(), threading.Event()
+    real = engine.pipeline.asr.transcribe_batch
+
+    def recording(audios, chunks, languages, options, *rest, **kw):
+        if not busy.is_set():  # the file's first chunk holds the worker
+            busy.set()
+            release.wait(10)
+        order.append(options.beam_size)
+        return real(audios, chunks, languages, options, *rest, **kw)
+
+    monkeypatch.setattr(engine.pipeline.asr, "transcribe_batch", recording)
+    step = hark.TranscribeOptions(language="en", **FIXED)
+    final = hark.TranscribeOptions(language="en", **{**FIXED, "beam_size": 2})
+    window = clips[0][: 16000 * 3]
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            pool.submit(shared.transcribe, clips[0][: 16000 * 5], options=step)
+            assert busy.wait(10)
+            first = pool.submit(shared.decode_window, window, step, language="en", prompt=None)
+            while shared.scheduler.stats().waiting_chunks < 1:
+                time.sleep(0.01)
+            then = pool.submit(
+                shared.decode_window, window, final, language="en", prompt=None, priority="final"
+            )
+            while shared.scheduler.stats().waiting_chunks < 2:
+                time.sleep(0.01)
+            release.set()
+            first.result(30), then.result(30)
+    finally:
+        shared.close()
+    assert order[:3] == [1, 2, 1], order  # the file's chunk, the final window, the step one
+
+
 def test_live_windows_with_different_prompts_share_one_batch(test_models, clips, monkeypatch):
     """Two streams' windows whose prompts differ (words and token counts) decode in one batch,
     their prompts cut to the same bucket, and each gets what it gets decoded alone."""

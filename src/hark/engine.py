@@ -40,7 +40,7 @@ from hark.pipeline import (
     load_pipeline,
     merge_options,
 )
-from hark.scheduler import CancelledError, Scheduler, SchedulerStats
+from hark.scheduler import CancelledError, Priority, Scheduler, SchedulerStats
 from hark.schema import Transcript
 from hark.vad import SpeechChunk
 
@@ -156,14 +156,16 @@ class Engine:
         prompt: str | None,
         cancel: threading.Event | None = None,
         encoder_pad_s: float | None = None,
+        priority: Priority = "live",
     ) -> ChunkResult:
         """Decode one <=30 s window of 16 kHz mono audio for a live stream, in the next batch,
         ahead of file chunks and batched with other streams' windows. `prompt`: the stream's
         committed text so far, after the options' own `initial_prompt`; the stream's text is
         cut to its most recent `PROMPT_BUCKETS` tokens, so that streams whose texts differ
         share a batch. `encoder_pad_s`: encode the window with this much padding (whole
-        seconds, `WhisperASR.encoder_frames`) instead of as a 30 s input. Word times are
-        seconds from the window's start."""
+        seconds, `WhisperASR.encoder_frames`) instead of as a 30 s input. `priority`: "final"
+        for a window whose words become final at once (served before other live windows).
+        Word times are seconds from the window's start."""
         asr = self.pipeline.asr
         own = asr.prompt_tokens(options.initial_prompt)
         tokens = (own + asr.prompt_tokens(prompt, bucketed=True))[-asr.max_prompt_tokens :]
@@ -181,7 +183,7 @@ class Engine:
             else WINDOW_FRAMES
         )
         results = self.scheduler.decode(
-            prepared, cancel=cancel, priority="live", prompt=tokens, frames=frames
+            prepared, cancel=cancel, priority=priority, prompt=tokens, frames=frames
         )
         return results[0]
 

@@ -5,7 +5,8 @@ that in the caller's thread). Worker threads build each batch from the pool, one
 request in turn (oldest first), so many short requests fill batches the way one long file
 would, and an hour-long job cannot starve a 10-second request: it gets one slot per round like
 everybody else. Live windows (`priority="live"`) go ahead of file chunks: a batch takes every
-waiting live window first, then fills up with file chunks.
+waiting live window first, then fills up with file chunks. Among live windows, those whose
+words become final at once (`"final"`: a stream's caption waits on them) go first.
 
 The scheduler knows the ASR model and nothing else of the pipeline; it never calls back into
 the code that submitted the work.
@@ -30,7 +31,8 @@ from hark.pipeline import PreparedAudio, Progress, ProgressCallback
 
 logger = logging.getLogger(__name__)
 
-Priority = Literal["live", "bulk"]
+Priority = Literal["final", "live", "bulk"]
+_RANK = {"final": 0, "live": 1, "bulk": 2}
 
 
 class SchedulerError(RuntimeError):
@@ -181,7 +183,7 @@ class Scheduler:
             return []
         if prompt is None:
             text = prepared.decode.initial_prompt
-            prompt = self.asr.prompt_tokens(text, bucketed=priority == "live")
+            prompt = self.asr.prompt_tokens(text, bucketed=priority != "bulk")
         request = _Request(prepared, report, priority, prompt, frames)
         with self._cond:
             if self._closing:
@@ -251,7 +253,7 @@ class Scheduler:
         deadline = time.monotonic() + self.batch_wait_s
         while self._preparing > 0 and not self._closing:
             remaining = deadline - time.monotonic()
-            live = any(r.has_work and r.priority == "live" for r in self._active)
+            live = any(r.has_work and r.priority != "bulk" for r in self._active)
             if live or self._waiting_chunks() >= self._batch_limit() or remaining <= 0:
                 return
             self._cond.wait(remaining)
@@ -261,9 +263,10 @@ class Scheduler:
         return sum(len(r.prepared.chunks) - r.next_chunk for r in self._active if r.has_work)
 
     def _first(self) -> _Request:
-        """The request the next batch is built around: the oldest live one, else the oldest."""
+        """The request the next batch is built around: the oldest final window, else the oldest
+        live one, else the oldest."""
         waiting = [r for r in self._active if r.has_work]
-        return next((r for r in waiting if r.priority == "live"), waiting[0])
+        return min(waiting, key=lambda r: _RANK[r.priority])  # the oldest of its rank
 
     def _batch_limit(self) -> int:
         first = self._first()
@@ -276,7 +279,9 @@ class Scheduler:
         key = self._first().batch_key
         limit = self._batch_limit()
         compatible = [r for r in self._active if r.has_work and r.batch_key == key]
-        live = [r for r in compatible if r.priority == "live"]
+        live = sorted(
+            (r for r in compatible if r.priority != "bulk"), key=lambda r: _RANK[r.priority]
+        )
         bulk = [r for r in compatible if r.priority == "bulk"]
         if self._last_served in bulk:  # continue the round where the last batch ended
             k = bulk.index(self._last_served) + 1

@@ -18,6 +18,7 @@ from hark.engine import Engine
 from hark.live.session import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
+from hark.scheduler import Priority
 
 ENCODER_PAD_S: float | None = 10.0
 """Live windows are encoded as their length plus this much padding (whole seconds, at most
@@ -42,8 +43,10 @@ def engine_decoder(
     options: TranscribeOptions,
     cancel: threading.Event | None = None,
     encoder_pad_s: float | None = ENCODER_PAD_S,
+    priority: Priority = "live",
 ) -> WindowDecoder:
-    """A session decoder on an engine of one's own (no server)."""
+    """A session decoder: its windows go to the engine's scheduler at `priority` ("final"
+    for a session's `final_decoder`: its decodes are what a caption waits on)."""
 
     async def decode(
         samples: np.ndarray, prompt: str | None, language: str | None
@@ -57,6 +60,7 @@ def engine_decoder(
                 prompt=prompt,
                 cancel=cancel,
                 encoder_pad_s=encoder_pad_s,
+                priority=priority,
             ),
             samples,
             options,

@@ -424,7 +424,7 @@ def new_session(
     final = None
     if s.live_final_beam_size > config.options.beam_size:
         wide = config.options.model_copy(update={"beam_size": s.live_final_beam_size})
-        final = engine_decoder(engine, wide, cancel)
+        final = engine_decoder(engine, wide, cancel, priority="final")
     return LiveSession(
         engine_decoder(engine, config.options, cancel),
         probabilities,
