@@ -581,6 +581,29 @@ def test_a_pause_after_a_breath_is_finalised_from_the_silence_decode() -> None:
     assert len(wide.calls) == 1, wide.calls  # the silence decode's, not a second one
 
 
+def test_a_sentence_before_a_short_silence_is_final_at_once() -> None:
+    """Commit "pauses": a sentence followed by 0.4 s of silence (no pause: that takes 0.5 s)
+    is final from the silence decode, not at the next pause; with `sentence_at_silence`
+    off it waits for that pause."""
+    first = spoken_words(5, start=1.0, sentence=5)  # 1.0 - 2.9 s, "w4."
+    second = [LiveWord(f" v{i}", 3.45 + 0.4 * i, 3.75 + 0.4 * i) for i in range(4)]
+    script = Script([*first, *second], [(1.0, 3.0), (3.4, 5.0)])
+
+    def finals_by(seconds: float, **options: object) -> list[str]:
+        session = LiveSession(
+            script.decode,
+            script.probabilities,
+            SessionOptions(policy=PolicyOptions(commit="pauses"), **options),  # type: ignore[arg-type]
+            final_decoder=script.decode,
+        )
+        return final_words(asyncio.run(run(session, seconds, piece=0.05)))
+
+    assert finals_by(3.45) == [w.word.strip() for w in first]
+    assert finals_by(3.45, sentence_at_silence=False) == []
+    assert finals_by(6.0, sentence_at_silence=False) == [w.word.strip() for w in [*first, *second]]
+    assert finals_by(6.0) == [w.word.strip() for w in [*first, *second]]
+
+
 def test_no_step_decode_starts_while_a_silence_goes_on() -> None:
     # Speech, then 0.25 s of silence (too short for the silence decode), then speech again:
     # the step that fell due inside the silence waits for the speech.

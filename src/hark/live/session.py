@@ -82,6 +82,9 @@ class SessionOptions:
         before it are the latest partial's (heard while they were in the last
         `partial_window_s`). A long utterance's final then costs a short window's decode,
         not the whole utterance's at the final beam. None: the whole buffer.
+    sentence_at_silence: with commit "pauses", the decode made as a silence begins (0.3 s)
+        finalises its words when the last of them ends a sentence, before the silence is a
+        pause (or not).
     """
 
     step_s: float = 1.0
@@ -95,6 +98,7 @@ class SessionOptions:
     early_final: bool = True
     partial_window_s: float | None = 8.0
     final_window_s: float | None = 6.0
+    sentence_at_silence: bool = True
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -345,7 +349,13 @@ class LiveSession:
         self._heard_until = end
         self._heard_final = final or (self._final_decoder is None and not self._kept)
         kept = len(self._kept)
-        events = await self._commit(self.policy.update(hypothesis, kept), sentences=True)
+        until = self._sentence_before_silence(hypothesis) if final else None
+        if until is not None:
+            committed = self.policy.flush(hypothesis, until=until, kept=kept)
+        else:
+            committed = self.policy.update(hypothesis, kept)
+        speech_end = self.endpointer.silence_since if until is not None else None
+        events = await self._commit(committed, sentences=True, latency_from=speech_end)
         tail = self.pending + self.policy.tentative
         latency_from = None
         if tail and self._first_partial:
@@ -353,6 +363,20 @@ class LiveSession:
         if tail:
             events += self._set_partial(text_of(tail), tail[0].start, tail[-1].end, latency_from)
         return events
+
+    def _sentence_before_silence(self, hypothesis: list[LiveWord]) -> float | None:
+        """With commit "pauses" and `sentence_at_silence`: where the silence decode's words
+        may be final although the silence is no pause yet, i.e. the end of its last word
+        when that word ends a sentence before the silence (a dialogue's turns are often
+        0.3 s apart: its sentences are final then, not at the next pause or the cap, whose
+        20 s decode was running when a speaker stopped and delayed that final by 4 s)."""
+        quiet = self.endpointer.silence_since
+        if not self.options.sentence_at_silence or quiet is None or not hypothesis:
+            return None
+        if self.policy.options.commit != "pauses":
+            return None
+        last = hypothesis[-1]
+        return last.end + 1e-3 if ends_sentence(last) and last.end <= quiet + 0.3 else None
 
     async def _hypothesis(self, end: float, *, final: bool) -> list[LiveWord]:
         """The words of the buffer up to `end`: a decode of its tail (`_split`) after the
@@ -484,7 +508,10 @@ class LiveSession:
         )
         return events
 
-    async def _commit(self, words: list[LiveWord], *, sentences: bool) -> list[Event]:
+    async def _commit(
+        self, words: list[LiveWord], *, sentences: bool, latency_from: float | None = None
+    ) -> list[Event]:
+        """`latency_from`: the speech end the finals made here count their latency from."""
         events: list[Event] = []
         if not words:
             return events
@@ -498,7 +525,7 @@ class LiveSession:
             ends = [i for i, w in enumerate(self.pending) if ends_sentence(w)]
             if ends:
                 count = ends[-1] + 1
-                events += await self._final(count, None)
+                events += await self._final(count, latency_from)
                 context = context_start(self.finals, self.finals[-1].end - self.options.context_s)
                 self.buffer.drop_before(context)
         return events
