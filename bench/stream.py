@@ -308,10 +308,9 @@ def final_latencies(
     prog: Program, timed: list[tuple[float, float, float]]
 ) -> list[tuple[bool, float]]:
     """(followed by a pause, latency) per utterance that got a final: its final is the last of
-    the finals that begin inside it (its last words), counted from the utterance's end. Not
+    the finals that begin inside it (its last words), counted from where its speech ends. Not
     "the first final reaching the end": a clip's trailing silence would push that to the next
-    utterance's final. Counted from where the utterance's speech ends. `timed`: (received,
-    start, end) of each final."""
+    utterance's final. `timed`: (received, start, end) of each final."""
     out = []
     for i, (onset, end) in enumerate(prog.utterances):
         following = prog.utterances[i + 1][0] if i + 1 < len(prog.utterances) else float("inf")

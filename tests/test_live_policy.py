@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -664,6 +665,27 @@ class StampsEarly(Script):
         return DecodedWindow(out, "en")
 
 
+class Restamped(Script):
+    """The script's words with the times `restamp` gives each (in session seconds): Whisper's
+    timing errors, one test's at a time."""
+
+    def __init__(
+        self,
+        spoken: list[LiveWord],
+        speech: list[tuple[float, float]],
+        restamp: Callable[[LiveWord], LiveWord],
+    ) -> None:
+        super().__init__(spoken, speech)
+        self.restamp = restamp
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        t0 = float(samples[0]) / RAMP
+        return DecodedWindow([self.restamp(w.shifted(t0)).shifted(-t0) for w in heard], "en")
+
+
 def final_words_of_one_utterance(script: Script, seconds: float = 6.0) -> list:
     """The final words of `seconds` of the script with its 1.5 s silence inside one utterance
     (a pause needs 2 s), then the end."""
@@ -698,24 +720,14 @@ def test_a_word_stamped_wholly_in_the_silence_before_its_speech_is_moved_to_it()
     first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s, "w3." the last
     second = [w.shifted(3.0) for w in spoken_words(4, start=1.0, sentence=4)]  # 4.0 - 5.5 s
 
-    class Early(Script):
-        async def decode(
-            self, samples: np.ndarray, prompt: str | None, language: str | None
-        ) -> DecodedWindow:
-            heard = (await super().decode(samples, prompt, language)).words
-            t0 = float(samples[0]) / RAMP
-            out = []
-            for w in heard:
-                if (
-                    abs(w.start + t0 - 4.0) < 1e-6
-                ):  # "w0" of the second: 2.5-3.5 s, from the tail of the first's speech
-                    w = LiveWord(w.word, 2.5 - t0, 3.5 - t0)
-                elif abs(w.end + t0 - 2.5) < 0.05:  # the first's last word: zero length
-                    w = LiveWord(w.word, w.end, w.end)
-                out.append(w)
-            return DecodedWindow(out, "en")
+    def early(w: LiveWord) -> LiveWord:
+        if abs(w.start - 4.0) < 1e-6:  # "w0" of the second: from the first's speech's tail
+            return LiveWord(w.word, 2.5, 3.5)
+        if abs(w.end - 2.5) < 0.05:  # the first's last word: zero length
+            return LiveWord(w.word, w.end, w.end)
+        return w
 
-    script = Early(first + second, [(1.0, 2.6), (4.0, 5.6)])
+    script = Restamped(first + second, [(1.0, 2.6), (4.0, 5.6)], early)
     words = final_words_of_one_utterance(script)
     assert [w.word for w in words] == [w.word.strip() for w in first + second]
     assert words[3].start == pytest.approx(2.5, abs=0.01)  # a zero-length word stays
@@ -770,21 +782,10 @@ def test_a_first_word_moved_to_the_final_end_by_the_duplicate_guard_is_moved_to_
         for w in spoken_words(4, start=4.5, sentence=4)
     ]
 
-    class Stretches(Script):
-        async def decode(
-            self, samples: np.ndarray, prompt: str | None, language: str | None
-        ) -> DecodedWindow:
-            heard = (await super().decode(samples, prompt, language)).words
-            t0 = float(samples[0]) / RAMP
-            return DecodedWindow(
-                [
-                    LiveWord(w.word, 2.0 - t0, 3.2 - t0) if abs(w.start + t0 - 4.5) < 1e-6 else w
-                    for w in heard
-                ],
-                "en",
-            )
+    def stretched(w: LiveWord) -> LiveWord:
+        return LiveWord(w.word, 2.0, 3.2) if abs(w.start - 4.5) < 1e-6 else w
 
-    script = Stretches(first + second, [(1.0, 2.6), (4.5, 6.1)])
+    script = Restamped(first + second, [(1.0, 2.6), (4.5, 6.1)], stretched)
     options = SessionOptions(policy=PolicyOptions(commit="pauses"))
     session = LiveSession(script.decode, script.probabilities, options)
     events = asyncio.run(run(session, 7.5))

@@ -218,7 +218,6 @@ class LiveSession:
         self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
         self._heard_until: float | None = None  # end of the window of the policy's hypothesis
         self._heard_final = False  # that hypothesis came from the final decoder (or the only one)
-        self._kept: list[LiveWord] = []  # the latest hypothesis' words not heard by its decode
 
     # -- public -------------------------------------------------------------------------------
 
@@ -345,10 +344,9 @@ class LiveSession:
 
     async def _interim(self, final: bool = False) -> list[Event]:
         end = self.buffer.end
-        hypothesis = await self._hypothesis(end, final=final)
+        hypothesis, kept = await self._hypothesis(end, final=final)
         self._heard_until = end
-        self._heard_final = final or (self._final_decoder is None and not self._kept)
-        kept = len(self._kept)
+        self._heard_final = final or (self._final_decoder is None and not kept)
         until = self._sentence_before_silence(hypothesis) if final else None
         if until is not None:
             committed = self.policy.flush(hypothesis, until=until, kept=kept)
@@ -377,11 +375,11 @@ class LiveSession:
         last = hypothesis[-1]
         return last.end + 1e-3 if ends_sentence(last) and last.end <= quiet + 0.3 else None
 
-    async def _hypothesis(self, end: float, *, final: bool) -> list[LiveWord]:
-        """The words of the buffer up to `end`: a decode of its tail (`_split`) after the
-        partial's words before that tail (kept in `self._kept`)."""
-        self._kept, start = self._split(end, final=final)
-        return self._kept + await self._decode(start, end, final=final, before=self._kept)
+    async def _hypothesis(self, end: float, *, final: bool) -> tuple[list[LiveWord], int]:
+        """The words of the buffer up to `end` (a decode of its tail, `_split`, after the
+        partial's words before that tail) and how many of them are the partial's."""
+        kept, start = self._split(end, final=final)
+        return kept + await self._decode(start, end, final=final, before=kept), len(kept)
 
     def _split(self, end: float, *, final: bool) -> tuple[list[LiveWord], float]:
         """Where a decode may begin: (the previous partial's words kept before it, its
@@ -429,8 +427,8 @@ class LiveSession:
             # All its words are the utterance's (Whisper often stretches the last word's end
             # to the window's end, past `until`: cutting there would lose it).
             return self.policy.flush()
-        hypothesis = await self._hypothesis(until, final=True)
-        return self.policy.flush(hypothesis, kept=len(self._kept))
+        hypothesis, kept = await self._hypothesis(until, final=True)
+        return self.policy.flush(hypothesis, kept=kept)
 
     def _heard(self, until: float) -> bool:
         """Whether the newest hypothesis, from a final decode, heard everything said up to
@@ -489,7 +487,6 @@ class LiveSession:
         end = self.buffer.end
         # The whole buffer (not `final_window_s`): 20 s of speech with no pause are the
         # partials' weakest words (a cap on the last 6 s, or at beam 1, lost ~4 WER points).
-        self._kept = []
         hypothesis = await self._decode(self.buffer.start, end, final=True)
         until = end - 1.0
         ends = [
