@@ -650,6 +650,58 @@ def test_speech_frames_find_speech_after_a_silence() -> None:
     assert frames.first_speech(0.0, 1.0) is None and frames.seconds(0.0, 10.0) > 0
 
 
+def test_speech_frames_find_the_last_breath() -> None:
+    from hark.live.endpoint import SpeechFrames
+
+    frames = SpeechFrames(capacity_s=4.0, threshold=0.5)
+    # speech 0.32 s, silence 0.32 s, speech 0.32 s, silence 0.16 s, speech 0.32 s, silence
+    frames.extend(np.r_[np.ones(10), np.zeros(10), np.ones(10), np.zeros(5), np.ones(10)])
+    frames.extend(np.zeros(20))
+    assert frames.last_silence(0.0, 4.0, 0.3) == pytest.approx(10 * 0.032)
+    assert frames.last_silence(0.0, 4.0, 0.15) == pytest.approx(30 * 0.032)  # the last one
+    assert frames.last_silence(0.0, 4.0, 0.4) is None  # the trailing silence has no speech after
+    assert frames.last_silence(0.5, 4.0, 0.3) is None  # before `start`
+
+
+def long_utterance(breath: float) -> tuple[list[LiveWord], Script]:
+    """Words from 0.5 s with no sentence end and no pause, a 0.25 s breath at `breath`, and
+    speech on to 16.5 s."""
+    before = [w for w in spoken_words(40, start=0.5) if w.end <= breath]
+    after = [LiveWord(f" v{i}", breath + 0.3 + 0.4 * i, breath + 0.6 + 0.4 * i) for i in range(40)]
+    after = [w for w in after if w.end <= 16.4]
+    return [*before, *after], Script([*before, *after], [(0.5, breath), (breath + 0.25, 16.5)])
+
+
+@pytest.mark.parametrize("piece", [0.05, 1.5])
+def test_a_long_utterance_is_final_at_a_breath(piece: float) -> None:
+    """Commit "pauses": a breath (0.25 s) found 10 s or more into audio not yet final
+    finalises its words from one final decode of the buffer up to 0.2 s into it, whether the
+    breath goes on (small pieces) or went by while a decode ran (1.5 s blocks); the words
+    after it stay in the partial. Before 10 s, or with `long_utterance_s` off, a breath cuts
+    nothing."""
+    spoken, script = long_utterance(11.0)
+    wide = Script(spoken, script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 14.0, piece=piece))
+    first = [w.word.strip() for w in spoken if w.end <= 11.0]
+    assert final_words(events) == first
+    assert [(t0 <= 0.5, round(t1, 1)) for t0, t1, _ in wide.calls] == [(True, 11.2)]
+    partials = [e for e in events if isinstance(e, Partial)]
+    assert partials[-1].text.split()[0] == "v0"
+    events += asyncio.run(run(session, 4.0, start=14.0, piece=piece))
+    events += asyncio.run(session.end())
+    assert final_words(events) == [w.word.strip() for w in spoken]
+    for breath, off in ((8.0, {}), (11.0, {"long_utterance_s": None})):
+        spoken, script = long_utterance(breath)
+        session = LiveSession(
+            script.decode,
+            script.probabilities,
+            SessionOptions(policy=PolicyOptions(commit="pauses"), **off),  # type: ignore[arg-type]
+        )
+        assert final_words(asyncio.run(run(session, 14.0, piece=piece))) == []
+
+
 class StampsEarly(Script):
     """A word after a silence of over 1 s stamped at the end of the word before it (the real
     base: "He" at 93.14 s, right after "now.", for speech from 95.3 s)."""

@@ -178,6 +178,18 @@ class SpeechFrames:
             quiet = 0
         return None
 
+    def last_silence(self, start: float, end: float, silence_s: float) -> float | None:
+        """Session time where the last run of at least `silence_s` without speech between
+        `start` and `end` begins, when speech follows it before `end` (a breath inside
+        speech, not the silence going on now)."""
+        lo, speech = self._speech(start, end)
+        hits = np.flatnonzero(speech)
+        if hits.size < 2:
+            return None
+        gaps = np.diff(hits) - 1  # silent frames between two speech frames
+        long = np.flatnonzero(gaps >= max(1, round(silence_s / FRAME_SECONDS)))
+        return float((lo + hits[long[-1]] + 1) * FRAME_SECONDS) if long.size else None
+
     def seconds(self, start: float, end: float) -> float:
         """Seconds of speech between `start` and `end`."""
         return float(self._speech(start, end)[1].sum() * FRAME_SECONDS)

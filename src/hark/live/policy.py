@@ -122,6 +122,13 @@ class CommitPolicy:
             self._history.append(rest)
         return committed
 
+    def resume(self, words: Sequence[LiveWord]) -> None:
+        """`words` (heard after the words just committed) are the tentative ones again."""
+        self.tentative = list(words)
+        self._history.clear()
+        if words:
+            self._history.append(self.tentative)
+
     def forget(self) -> None:
         """Drop the tentative words (the audio they came from is gone: a clear)."""
         self.tentative = []

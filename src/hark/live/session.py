@@ -85,6 +85,12 @@ class SessionOptions:
     sentence_at_silence: with commit "pauses", the decode made as a silence begins (0.3 s)
         finalises its words when the last of them ends a sentence, before the silence is a
         pause (or not).
+    long_utterance_s: with commit "pauses", audio not yet final is finalised at a breath
+        (`long_silence_s` without speech, no pause) found this long or more after its start:
+        run-on speech is cut there rather than at the cap, whose 20 s decode at the final
+        beam (about 4 s on 2 CPU cores) delays the last final when the speech ends during
+        it. None: off.
+    long_silence_s: the shortest breath `long_utterance_s` cuts at.
     """
 
     step_s: float = 1.0
@@ -99,6 +105,8 @@ class SessionOptions:
     partial_window_s: float | None = 8.0
     final_window_s: float | None = 6.0
     sentence_at_silence: bool = True
+    long_utterance_s: float | None = 10.0
+    long_silence_s: float = 0.2
     endpoint: EndpointOptions = field(default_factory=EndpointOptions)
     policy: PolicyOptions = field(default_factory=PolicyOptions)
 
@@ -218,6 +226,7 @@ class LiveSession:
         self._pauses: list[_Pause] = []  # pauses of the block being read, not yet finalised
         self._heard_until: float | None = None  # end of the window of the policy's hypothesis
         self._heard_final = False  # that hypothesis came from the final decoder (or the only one)
+        self._cut_until = 0.0  # the last cut at a breath (`_cut`)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -292,8 +301,11 @@ class LiveSession:
             events = await self._finalize_pauses(events)
             decoded = True
         if not decoded and o.interim and self._utterance:
-            due = self._interim_due()
-            if due is not None:
+            breath = self._breath()
+            due = self._interim_due() if breath is None else None
+            if breath is not None:
+                events += await self._cut(breath)
+            elif due is not None:
                 events += await self._interim(final=due == "silence")
         return events
 
@@ -374,6 +386,37 @@ class LiveSession:
             return None
         last = hypothesis[-1]
         return last.end + 1e-3 if ends_sentence(last) and last.end <= quiet + 0.3 else None
+
+    def _breath(self) -> float | None:
+        """With `long_utterance_s`: where to cut the audio not yet final at a breath, i.e.
+        `long_silence_s` into the last silence that long found `long_utterance_s` or more
+        after that audio's start (going on now, or heard while a decode ran)."""
+        o = self.options
+        if o.long_utterance_s is None or self.policy.options.commit != "pauses":
+            return None
+        final = self.finals[-1].end if self.finals else 0.0
+        start = max(self._utterance_start or 0.0, final, self._cut_until) + o.long_utterance_s
+        silence = self.speech.last_silence(start, self.buffer.end, o.long_silence_s)
+        return None if silence is None else silence + o.long_silence_s
+
+    async def _cut(self, until: float) -> list[Event]:
+        """Finalise the words before `until` from a final decode of the buffer up to there
+        (the whole buffer, as the cap: a final window leans on the partials' words, and a
+        beam-1 partial of a run-on utterance drops a phrase now and then); the partial's
+        words after it stay tentative."""
+        after = [w for w in self.policy.tentative if w.start >= until]
+        hypothesis = await self._decode(self.buffer.start, until, final=True)
+        self._cut_until = until
+        events = await self._commit(self.policy.flush(hypothesis), sentences=False)
+        events += await self._final(len(self.pending), None)
+        self.policy.resume(after)
+        # A pause that follows needs no decode of its own when no speech came after `until`.
+        self._heard_until, self._heard_final = until, True
+        self.buffer.drop_before(context_start(self.finals, until - self.options.context_s))
+        tail = self.pending + after
+        if not tail:
+            return events + self._set_partial("", until, until, None)
+        return events + self._set_partial(text_of(tail), tail[0].start, tail[-1].end, None)
 
     async def _hypothesis(self, end: float, *, final: bool) -> tuple[list[LiveWord], int]:
         """The words of the buffer up to `end` (a decode of its tail, `_split`, after the
