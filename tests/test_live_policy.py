@@ -559,6 +559,75 @@ def test_the_final_of_a_long_utterance_re_hears_only_its_end() -> None:
     assert all(w.isupper() for w in got[cut:])
 
 
+class LoopsOnce(Script):
+    """The first step window that begins after 4 s loops ("I think I think ...", as greedy
+    decoding did on a window cut mid-phrase)."""
+
+    looped = False
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = await super().decode(samples, prompt, language)
+        if self.looped or float(samples[0]) / RAMP <= 4.0:
+            return heard
+        self.looped = True
+        loop = [LiveWord(w, 0.1 * i, 0.1 * i + 0.1) for i, w in enumerate([" I", " think"] * 20)]
+        return DecodedWindow(loop, "en", looped=True)
+
+
+@pytest.mark.parametrize("looped", [True, False])
+def test_a_step_decode_that_loops_is_no_hypothesis(looped: bool) -> None:
+    """A step window whose text is a repetition loop (the decoder says so: compression
+    ratio) leaves the partial as it was; taken as a hypothesis, its first words would stay
+    before every later window and reach the final."""
+    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
+    script = LoopsOnce(spoken, [(0.5, 16.5)])
+    wide = Script(spoken, script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"), long_utterance_s=None)
+
+    async def unflagged(samples: np.ndarray, prompt: str | None, language: str | None):
+        # The same words, not flagged: the loop is kept (what the flag prevents).
+        return DecodedWindow((await script.decode(samples, prompt, language)).words, "en")
+
+    decoder = script.decode if looped else unflagged
+    session = LiveSession(decoder, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, 18.0))
+    assert script.looped
+    partials = [e.text for e in events if isinstance(e, Partial)]
+    got = final_words(events)
+    if looped:
+        assert not any("think" in text for text in partials)
+        assert got == [w.word.strip() for w in spoken]
+    else:
+        assert "think" in got
+
+
+class SkipsStart(Script):
+    """Windows beginning after 4 s leave out the words of their first 1.5 s (Whisper taking
+    a phrase at the start for one the prompt already holds)."""
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        if float(samples[0]) / RAMP <= 4.0:
+            return DecodedWindow(heard, "en")
+        return DecodedWindow([w for w in heard if w.start >= 1.5], "en")
+
+
+def test_words_a_window_skipped_at_its_start_stay_from_the_partial() -> None:
+    """A step or final window that re-hears the end of a long utterance and skips the speech
+    at its start keeps the newest hypothesis' words there instead of losing them."""
+    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
+    script = SkipsStart(spoken, [(0.5, 16.5)])
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"), long_utterance_s=None)
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 18.0))
+    assert any(t0 > 4.0 for t0, _, _ in script.calls)  # the windows did re-hear the end only
+    assert final_words(events) == [w.word.strip() for w in spoken]
+
+
 class Murmurs(Script):
     """Speech, 0.4 s of silence, then 0.2 s between Silero's offset and onset (a breath):
     no speech, but the silence restarts after it."""

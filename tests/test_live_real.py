@@ -124,3 +124,17 @@ def test_a_long_utterance_in_the_server_mode(real_engine: Engine, shared_audio: 
     assert wer(words_of(clip.reference), said) <= 0.15, said
     assert all(a != b for a, b in itertools.pairwise(said)), said
     assert len(finals) == 1 and finals[0] <= 6.5, finals
+
+
+def test_a_window_over_the_compression_limit_is_flagged_as_a_loop(
+    real_engine: Engine, shared_audio: Path
+) -> None:
+    """The session drops a step decode the decoder flags (a repetition loop): the flag is the
+    options' compression-ratio limit applied to the window's real text."""
+    from hark.audio import load_audio
+
+    audio = load_audio(shared_audio / "jfk.flac")[: 8 * 16000]
+    for limit, looped in ((2.4, False), (0.5, True)):
+        options = TranscribeOptions(language="en", beam_size=1, compression_ratio_threshold=limit)
+        window = asyncio.run(engine_decoder(real_engine, options)(audio, None, "en"))
+        assert window.words and window.looped is looped

@@ -49,6 +49,7 @@ class DecodedWindow:
 
     words: list[LiveWord]
     language: str | None = None
+    looped: bool = False  # its text is a repetition loop (compression ratio over the limit)
 
 
 WindowDecoder = Callable[[np.ndarray, str | None, str | None], Awaitable[DecodedWindow]]
@@ -131,6 +132,13 @@ UNHEARD_GAP_S = 0.5
 """Speech starting this long after a decode's last word was not heard by it..."""
 UNHEARD_SPEECH_S = 1.0
 """...when there is at least this much of it (Whisper may rightly skip a cough or a laugh)."""
+SKIPPED_S = 1.0
+"""A window whose first word begins this long after its start, with speech between, skipped
+it: the previous hypothesis' words there stand."""
+
+
+class _Looped(Exception):
+    """A step decode looped: its words are no hypothesis (the previous one stands)."""
 
 
 # -- events ------------------------------------------------------------------------------------
@@ -356,7 +364,10 @@ class LiveSession:
 
     async def _interim(self, final: bool = False) -> list[Event]:
         end = self.buffer.end
-        hypothesis, kept = await self._hypothesis(end, final=final)
+        try:
+            hypothesis, kept = await self._hypothesis(end, final=final)
+        except _Looped:
+            return []
         self._heard_until = end
         self._heard_final = final or (self._final_decoder is None and not kept)
         until = self._sentence_before_silence(hypothesis) if final else None
@@ -422,7 +433,21 @@ class LiveSession:
         """The words of the buffer up to `end` (a decode of its tail, `_split`, after the
         partial's words before that tail) and how many of them are the partial's."""
         kept, start = self._split(end, final=final)
-        return kept + await self._decode(start, end, final=final, before=kept), len(kept)
+        heard = await self._decode(start, end, final=final, before=kept)
+        if kept:
+            kept += self._skipped(start, end, heard)
+        return kept + heard, len(kept)
+
+    def _skipped(self, start: float, end: float, heard: list[LiveWord]) -> list[LiveWord]:
+        """The newest hypothesis' words between a window's `start` and its first word heard,
+        when the decode skipped speech there: prompted with the final text, Whisper may take
+        a phrase at the window's start for one already written and leave it out ("Texas
+        originally from Chicago." final, the next window began "Oh, | I'm originally from
+        Chicago also." and heard only "I'm in New Jersey..." after it)."""
+        first = heard[0].start if heard else end
+        if first - start < SKIPPED_S or self.speech.seconds(start, first) < SKIPPED_S / 2:
+            return []
+        return [w for w in self.policy.tentative if w.start >= start - 0.05 and w.end <= first]
 
     def _split(self, end: float, *, final: bool) -> tuple[list[LiveWord], float]:
         """Where a decode may begin: (the previous partial's words kept before it, its
@@ -640,6 +665,11 @@ class LiveSession:
         if before:
             prompt = f"{prompt or ''} {text_of(before)}".strip()[-self.options.prompt_chars :]
         decoded = await decoder(samples, prompt, self.language)
+        if decoded.looped and not final:
+            # A partial window cut mid-phrase sent greedy decoding round a loop ("I think I
+            # think ..." for 8 s of speech): kept, its first words would stay in every
+            # later partial and in the final (they are before the windows re-heard).
+            raise _Looped
         if self.language is None and decoded.words:
             self.language = decoded.language  # detected once, on the first speech
         limit = samples.size / SAMPLE_RATE + 0.05

@@ -65,6 +65,8 @@ def engine_decoder(
             samples,
             options,
         )
-        return DecodedWindow(window_words(result), result.language)
+        limit = options.compression_ratio_threshold
+        looped = limit is not None and result.compression_ratio > limit
+        return DecodedWindow(window_words(result), result.language, looped)
 
     return decode
