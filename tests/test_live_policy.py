@@ -744,10 +744,10 @@ def long_utterance(breath: float) -> tuple[list[LiveWord], Script]:
 @pytest.mark.parametrize("piece", [0.05, 1.5])
 def test_a_long_utterance_is_final_at_a_breath(piece: float) -> None:
     """Commit "pauses": a breath (0.25 s) found 10 s or more into audio not yet final
-    finalises its words from one final decode of the buffer up to 0.2 s into it, whether the
-    breath goes on (small pieces) or went by while a decode ran (1.5 s blocks); the words
-    after it stay in the partial. Before 10 s, or with `long_utterance_s` off, a breath cuts
-    nothing."""
+    finalises its words from one final decode of the buffer up to 0.2 s into it, once the
+    speech after it is heard (small pieces) or when it went by while a decode ran (1.5 s
+    blocks); the words after it stay in the partial. Before 10 s, or with
+    `long_utterance_s` off, a breath cuts nothing."""
     spoken, script = long_utterance(11.0)
     wide = Script(spoken, script.speech)
     options = SessionOptions(policy=PolicyOptions(commit="pauses"))

@@ -400,8 +400,10 @@ class LiveSession:
 
     def _breath(self) -> float | None:
         """With `long_utterance_s`: where to cut the audio not yet final at a breath, i.e.
-        `long_silence_s` into the last silence that long found `long_utterance_s` or more
-        after that audio's start (going on now, or heard while a decode ran)."""
+        `long_silence_s` into the last silence that long, with speech after it, found
+        `long_utterance_s` or more after that audio's start (also one that went by while a
+        decode ran). A silence still going on is left to the silence decode: it may be a
+        pause, whose final re-hears only the last `final_window_s`."""
         o = self.options
         if o.long_utterance_s is None or self.policy.options.commit != "pauses":
             return None
