@@ -310,11 +310,12 @@ class LiveSession:
             decoded = True
         if not decoded and o.interim and self._utterance:
             breath = self._breath()
-            due = self._interim_due() if breath is None else None
             if breath is not None:
                 events += await self._cut(breath)
-            elif due is not None:
-                events += await self._interim(final=due == "silence")
+            else:
+                due = self._interim_due()
+                if due is not None:
+                    events += await self._interim(final=due == "silence")
         return events
 
     def _interim_due(self) -> Literal["step", "silence"] | None:
