@@ -92,6 +92,24 @@ def test_a_reworded_seam_is_not_duplicated() -> None:
     assert [w.key for w in fresh] == ["for", "your", "country"]
 
 
+def test_the_last_committed_word_heard_again_behind_other_words_is_dropped() -> None:
+    """A window that opens on the tail of the last final word: measured with the real base,
+    "New Jersey now." final, then "in the city now." at 92.9-93.1 s before "He hoped..."
+    from 95.8 s; "now." reached the next final."""
+    committed = [LiveWord(" Jersey", 92.5, 92.85), LiveWord(" now.", 92.9, 93.0)]
+    phantom = [
+        LiveWord(" in", 92.9, 92.95),
+        LiveWord(" the", 92.95, 93.0),
+        LiveWord(" city", 93.0, 93.0),
+        LiveWord(" now.", 93.0, 93.1),
+    ]
+    after = [LiveWord(" He", 95.8, 95.9), LiveWord(" hoped", 95.9, 96.2)]
+    assert [w.key for w in drop_committed([*phantom, *after], committed)] == ["he", "hoped"]
+    # Said again after the committed audio (and its tolerance), it is new speech.
+    again = [phantom[0], LiveWord(" now.", 93.3, 93.4)]
+    assert [w.key for w in drop_committed(again, committed)] == ["now"]
+
+
 def test_a_first_word_stretched_over_final_audio_is_kept_and_moved() -> None:
     # Whisper skipped the context (already final) and stretched "ask" back over it: measured
     # on jfk with the real base, "ask" 5.51-8.33 s after "you." ended at 7.44 s.
@@ -559,6 +577,41 @@ def test_the_final_of_a_long_utterance_re_hears_only_its_end() -> None:
     assert all(w.isupper() for w in got[cut:])
 
 
+def phrases(n: int, per: int, start: float, *, period: bool, gap: float) -> list[LiveWord]:
+    """`n` words 0.4 s apart in phrases of `per`, each phrase ending with a period or followed
+    by `gap` more seconds (a breath too short for the VAD: the words' times show it)."""
+    out, t = [], start
+    for i in range(n):
+        last = (i + 1) % per == 0
+        out.append(LiveWord(f" w{i}" + ("." if last and period else ""), t, t + 0.3))
+        t += 0.4 + (gap if last else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("period, gap", [(True, 0.0), (False, 0.25)])
+def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
+    period: bool, gap: float
+) -> None:
+    """A partial or final window of a long utterance begins at the clear boundary nearest its
+    nominal start (after a sentence end, or at a gap between words), when one is within a
+    quarter of its length: begun mid-phrase, the real base heard "I'm | originally from
+    Chicago also." as "in" and the phrase was lost."""
+    spoken = phrases(40, 5, 0.5, period=period, gap=gap)  # a boundary every ~2 s
+    end = spoken[-1].end + 0.1
+    script = Script(spoken, [(0.5, end)])
+    wide = Script(spoken, script.speech)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
+    events = asyncio.run(run(session, end + 1.5))
+    windows = [(t0, t1) for t0, t1, _ in script.calls + wide.calls if t0 > 0.5]
+    assert len(windows) >= 5 and len(wide.calls) == 1
+    for t0, t1 in windows:
+        first = next(i for i, w in enumerate(spoken) if w.start >= t0)
+        assert first % 5 == 0, (t0, t1)  # the first word of a phrase
+        assert t1 - t0 <= 8.0 * 1.25 + 0.4
+    assert final_words(events) == [w.word.strip() for w in spoken]
+
+
 class LoopsOnce(Script):
     """The first step window that begins after 4 s loops ("I think I think ...", as greedy
     decoding did on a window cut mid-phrase)."""
@@ -625,6 +678,41 @@ def test_words_a_window_skipped_at_its_start_stay_from_the_partial() -> None:
     session = LiveSession(script.decode, script.probabilities, options)
     events = asyncio.run(run(session, 18.0))
     assert any(t0 > 4.0 for t0, _, _ in script.calls)  # the windows did re-hear the end only
+    assert final_words(events) == [w.word.strip() for w in spoken]
+
+
+class SkipsInside(Script):
+    """Windows beginning after 4 s leave out the words said 1.0-2.6 s into them: no word
+    there ("gap"), or the first of them stretched over all ("stretch": Whisper's "I'm" over
+    1.9 s of "I'm originally from Chicago also. I'm")."""
+
+    def __init__(self, spoken: list[LiveWord], speech: list[tuple[float, float]], mode: str):
+        super().__init__(spoken, speech)
+        self.mode = mode
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        if float(samples[0]) / RAMP <= 4.0:
+            return DecodedWindow(heard, "en")
+        inside = [w for w in heard if 1.0 <= w.start < 2.6]
+        out = [w for w in heard if w not in inside]
+        if inside and self.mode == "stretch":
+            out.append(LiveWord(inside[0].word, inside[0].start, 2.6))
+        return DecodedWindow(sorted(out, key=lambda w: w.start), "en")
+
+
+@pytest.mark.parametrize("mode", ["gap", "stretch"])
+def test_words_a_window_skipped_inside_stay_from_the_partial(mode: str) -> None:
+    """A window that leaves out 1.6 s of speech between two words, or stretches one word
+    over it, keeps the newest hypothesis' words there (in partials and the final)."""
+    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
+    script = SkipsInside(spoken, [(0.5, 16.5)], mode)
+    options = SessionOptions(policy=PolicyOptions(commit="pauses"), long_utterance_s=None)
+    session = LiveSession(script.decode, script.probabilities, options)
+    events = asyncio.run(run(session, 18.0))
+    assert sum(t0 > 4.0 for t0, _, _ in script.calls) >= 3
     assert final_words(events) == [w.word.strip() for w in spoken]
 
 

@@ -133,8 +133,16 @@ UNHEARD_GAP_S = 0.5
 UNHEARD_SPEECH_S = 1.0
 """...when there is at least this much of it (Whisper may rightly skip a cough or a laugh)."""
 SKIPPED_S = 1.0
-"""A window whose first word begins this long after its start, with speech between, skipped
-it: the previous hypothesis' words there stand."""
+"""A decode that leaves this much audio with speech without a word (at a window's start,
+between two words, or under one word stretched over it) skipped it: the previous
+hypothesis' words there stand."""
+
+
+WINDOW_SLACK = 0.25
+"""A partial or final window may begin this fraction of its length earlier or later than
+nominal, at a clear boundary between two words..."""
+CLEAR_GAP_S = 0.2
+"""...after a sentence end, or at a gap this long between the words' times."""
 
 
 class _Looped(Exception):
@@ -438,19 +446,38 @@ class LiveSession:
         kept, start = self._split(end, final=final)
         heard = await self._decode(start, end, final=final, before=kept)
         if kept:
-            kept += self._skipped(start, end, heard)
-        return kept + heard, len(kept)
+            first = heard[0].start if heard else end
+            kept += self._said(start, first) if self._skipped(start, first) else []
+        return kept + self._fill_skips(heard), len(kept)
 
-    def _skipped(self, start: float, end: float, heard: list[LiveWord]) -> list[LiveWord]:
-        """The newest hypothesis' words between a window's `start` and its first word heard,
-        when the decode skipped speech there: prompted with the final text, Whisper may take
-        a phrase at the window's start for one already written and leave it out ("Texas
-        originally from Chicago." final, the next window began "Oh, | I'm originally from
-        Chicago also." and heard only "I'm in New Jersey..." after it)."""
-        first = heard[0].start if heard else end
-        if first - start < SKIPPED_S or self.speech.seconds(start, first) < SKIPPED_S / 2:
-            return []
-        return [w for w in self.policy.tentative if w.start >= start - 0.05 and w.end <= first]
+    def _skipped(self, start: float, end: float) -> bool:
+        """Whether a decode left out speech between `start` and `end` (no word, or one
+        stretched over it): `SKIPPED_S` or more, half of it speech."""
+        return end - start >= SKIPPED_S and self.speech.seconds(start, end) >= SKIPPED_S / 2
+
+    def _said(self, start: float, end: float) -> list[LiveWord]:
+        """The newest hypothesis' words from `start` to `end`."""
+        return [
+            w
+            for w in self.policy.tentative
+            if start - 0.05 <= w.start < end - 0.05 and w.end <= end + 0.1
+        ]
+
+    def _fill_skips(self, heard: list[LiveWord]) -> list[LiveWord]:
+        """The decode's words, with the newest hypothesis' where it skipped speech: a gap of
+        `SKIPPED_S` between two words, or one word stretched over as long, with speech
+        there. Prompted with the final text, Whisper may take a phrase for one already
+        written and leave it out: "Texas originally from Chicago." final, a window from
+        "Oh, | I'm originally from Chicago also. I'm in New Jersey" heard it as "I'm" over
+        1.9 s, then "in New Jersey", and the phrase was lost (so too at a window's start,
+        see `_hypothesis`)."""
+        out: list[LiveWord] = []
+        for i, word in enumerate(heard):
+            # The word and the gap after it: the newest hypothesis' words there instead.
+            until = heard[i + 1].start if i + 1 < len(heard) else word.end
+            instead = self._said(word.start, until) if self._skipped(word.start, until) else []
+            out += instead if len(instead) > 1 else [word]
+        return out
 
     def _split(self, end: float, *, final: bool) -> tuple[list[LiveWord], float]:
         """Where a decode may begin: (the previous partial's words kept before it, its
@@ -470,10 +497,23 @@ class LiveSession:
             return whole
         if end - self.buffer.start <= window or len(tentative) < 3:
             return whole
-        cut = next(
-            (i for i, w in enumerate(tentative[:-2]) if w.start >= end - window),
-            len(tentative) - 2,
-        )
+        target = end - window
+        last = len(tentative) - 2
+        cut = next((i for i, w in enumerate(tentative[:last]) if w.start >= target), last)
+        # A window begun mid-phrase hears its first words cut and may mangle the phrase
+        # ("I'm | originally from Chicago also." heard as "in"): begin at the clear boundary
+        # nearest the nominal start when there is one within the slack.
+        clear = [
+            i
+            for i in range(1, last + 1)
+            if abs(tentative[i].start - target) <= WINDOW_SLACK * window
+            and (
+                ends_sentence(tentative[i - 1])
+                or tentative[i].start - tentative[i - 1].end >= CLEAR_GAP_S
+            )
+        ]
+        if clear:
+            cut = min(clear, key=lambda i: abs(tentative[i].start - target))
         if cut == 0:
             return whole
         previous, word = tentative[cut - 1], tentative[cut]

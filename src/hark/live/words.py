@@ -84,7 +84,8 @@ def drop_committed(
     the last committed word's end (less `tolerance`) are dropped by time, then the first words
     are dropped where they repeat the committed tail word for word (up to `max_overlap`
     words), so a word decoded again at the seam of a commit is never committed twice; then
-    first words still ending inside the committed audio go too. Only the end counts: when
+    first words still ending inside the committed audio go too, and the last committed word
+    heard again just behind them. Only the end counts: when
     Whisper skips the already-final audio at a window's start, it stretches the first new
     word back over it; that word's start is moved to the committed end.
     """
@@ -106,6 +107,10 @@ def drop_committed(
     # heard nothing there ("New Jersey now." final, then "You know." at 93.00-93.10 s, before
     # "now." ended at 93.14 s): not new speech.
     while kept and kept[0].end <= last_end:
+        kept = kept[1:]
+    # Behind such words, the last committed word again, heard in its own tail ("New Jersey
+    # now." final, then "in the city now." at 92.9-93.1 s, speech going on to 93.3 s).
+    if kept and kept[0].start < last_end + tolerance and kept[0].key == tail[-1]:
         kept = kept[1:]
     return [
         LiveWord(w.word, min(max(w.start, last_end), w.end), w.end, w.probability)
