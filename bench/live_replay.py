@@ -38,6 +38,9 @@ model, so their counts and WERs compare side by side.
 
     .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
     .venv/bin/python bench/live_replay.py --cost 0.2,0.03,0.02 --config a: --config b:pad=3
+    .venv/bin/python bench/live_replay.py --no-offline --config a: --config b:... \
+        --cost 0.1,0.04,0.03 --cost 0.2,0.06,0.03 --cost 0.3,0.06,0.03 \
+        --cost 0.3,0.08,0.03 --cost 0.2,0.08,0.03
 """
 
 from __future__ import annotations
@@ -231,14 +234,42 @@ def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95)) if values else float("nan")
 
 
+def parse_cost(given: str) -> tuple[float, ...] | str | None:
+    if given == "cpu":
+        return None
+    if given == "wall":
+        return given
+    return (*(float(x) for x in given.split(",")), 0.0, 0.0)[:3]
+
+
+def summary(run: Run, errors, prog) -> str:
+    """One table row's measures (after config, cost and round)."""
+    audio_s = prog.audio.size / RATE
+    lat = final_latencies(run, prog)
+    third = run.lags[len(run.lags) * 2 // 3 :] or [0.0]
+    pause = run.pause_latency
+    return (
+        f"{run.decodes / audio_s:.3f} | {run.window_s / audio_s:.2f} | "
+        f"{run.encoder_s / audio_s:.1f} | {100 * errors.rate:.1f} "
+        f"({errors.substitutions}/{errors.deletions}/{errors.insertions}) | "
+        f"{statistics.median(lat) if lat else float('nan'):.2f} / {p95(lat):.2f} | "
+        f"{statistics.median(pause) if pause else float('nan'):.2f} / {p95(pause):.2f} | "
+        f"{max(run.lags):.2f} / {statistics.fmean(third):.2f} | "
+        f"{run.decode_wall_s / audio_s:.2f} | {run.decode_cpu_s / audio_s:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append", default=[], help="name:key=value,...")
     parser.add_argument(
         "--cost",
-        default="0,0,0",
+        action="append",
         help="virtual s per decode: A,B,C (A + B x win + C x encoder s), cpu (measured CPU "
-        "time / threads) or wall (measured wall time: a quiet machine only)",
+        "time / threads) or wall (measured wall time: a quiet machine only); repeat it for "
+        "an ensemble: every config runs under every cost, and each config's mean WER over "
+        "them is printed last (where a decode starts moves with the cost, so one run's words "
+        "are one draw; fixed costs make each draw reproducible). Default 0,0,0",
     )
     parser.add_argument("--rounds", type=int, default=1, help="configs alternate per round")
     parser.add_argument("--no-offline", action="store_true")
@@ -253,12 +284,10 @@ def main() -> None:
         real_whisper_base(), device="cpu", compute_type="int8", cpu_threads=THREADS
     )
     prog = program(0, args.seconds)
-    cost: tuple[float, ...] | str | None = None if args.cost == "cpu" else args.cost
-    if args.cost not in ("cpu", "wall"):
-        cost = (*(float(x) for x in args.cost.split(",")), 0, 0)[:3]
+    costs = [parse_cost(given) for given in args.cost or ["0,0,0"]]
     configs = [parse_config(s) for s in (args.config or ["default:"])]
     reference = normalize_words(prog.reference)
-    print(f"long form {prog.audio.size / RATE:.1f} s, {len(reference)} words, cost {cost}")
+    print(f"long form {prog.audio.size / RATE:.1f} s, {len(reference)} words, costs {costs}")
     if not args.no_offline:
         for beam in (1, 5):
             started = time.perf_counter()
@@ -268,29 +297,26 @@ def main() -> None:
                 f"offline beam {beam}: WER {100 * errors.rate:.1f} % (S{errors.substitutions} "
                 f"D{errors.deletions} I{errors.insertions}), {time.perf_counter() - started:.1f} s"
             )
-    audio_s = prog.audio.size / RATE
     print(
-        "config | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | utterance final "
-        "p50/p95 | pause final p50/p95 | lag max / last third | decode wall s/s (latencies and "
-        "lag: virtual s) | decode CPU s/s"
+        "config | cost | round | decodes/s | window s/s | encoder s/s | WER % (S/D/I) | "
+        "utterance final p50/p95 | pause final p50/p95 | lag max / last third | decode wall "
+        "s/s (latencies and lag: virtual s) | decode CPU s/s"
     )
+    wers: dict[str, list[float]] = {config.name: [] for config in configs}
     for round_ in range(1, args.rounds + 1):
-        for config in configs:
-            run = asyncio.run(replay(engine, prog.audio, config, cost))
-            errors = align_words(reference, normalize_words(run.text))
-            lat = final_latencies(run, prog)
-            third = run.lags[len(run.lags) * 2 // 3 :] or [0.0]
+        for cost in costs:
+            for config in configs:
+                run = asyncio.run(replay(engine, prog.audio, config, cost))
+                errors = align_words(reference, normalize_words(run.text))
+                wers[config.name].append(100 * errors.rate)
+                print(
+                    f"{config.name} | {cost} | {round_} | {summary(run, errors, prog)}", flush=True
+                )
+    if len(costs) * args.rounds > 1:
+        for name, values in wers.items():
             print(
-                f"{config.name} | {round_} | {run.decodes / audio_s:.3f} | "
-                f"{run.window_s / audio_s:.2f} | {run.encoder_s / audio_s:.1f} | "
-                f"{100 * errors.rate:.1f} "
-                f"({errors.substitutions}/{errors.deletions}/{errors.insertions}) | "
-                f"{statistics.median(lat) if lat else float('nan'):.2f} / {p95(lat):.2f} | "
-                f"{statistics.median(run.pause_latency) if run.pause_latency else float('nan'):.2f}"
-                f" / {p95(run.pause_latency):.2f} | "
-                f"{max(run.lags):.2f} / {statistics.fmean(third):.2f} | "
-                f"{run.decode_wall_s / audio_s:.2f} | {run.decode_cpu_s / audio_s:.2f}",
-                flush=True,
+                f"{name}: mean WER {statistics.fmean(values):.2f} % over {len(values)} runs "
+                f"({min(values):.1f}-{max(values):.1f})"
             )
     engine.close()
 
