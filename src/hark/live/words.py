@@ -85,9 +85,9 @@ def drop_committed(
     are dropped where they repeat the committed tail word for word (up to `max_overlap`
     words), so a word decoded again at the seam of a commit is never committed twice; then
     first words still ending inside the committed audio go too, and the last committed word
-    heard again just behind them. Only the end counts: when
-    Whisper skips the already-final audio at a window's start, it stretches the first new
-    word back over it; that word's start is moved to the committed end.
+    heard again just behind them. Only the end counts: when Whisper skips the already-final
+    audio at a window's start, it stretches the first new word back over it; that word's
+    start is moved to the committed end.
     """
     if not committed_tail:
         return list(hypothesis)
