@@ -535,7 +535,7 @@ def test_speech_that_no_word_covers_is_decoded_again_at_most_twice() -> None:
 
 def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     """Commit "pauses": the step decodes of an utterance longer than `partial_window_s` hear
-    about its last 8 s (their words replace the newest hypothesis' from a word boundary on),
+    about its last 6 s (their words replace the newest hypothesis' from a word boundary on),
     the partial still reads the whole utterance, and the final decode hears all of it (with
     no `final_window_s`)."""
     spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
@@ -545,7 +545,7 @@ def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
     events = asyncio.run(run(session, 18.0))
     steps = [(t0, t1) for t0, t1, _ in script.calls]
-    assert max(t1 - t0 for t0, t1 in steps) <= 8.0 + 0.4 + 1e-6
+    assert max(t1 - t0 for t0, t1 in steps) <= 6.0 + 0.4 + 1e-6
     assert any(t0 > 5.0 for t0, _ in steps)
     prompted = [p for t0, _, p in script.calls if t0 > 5.0]
     assert all(p and p.split()[0] == "w0" for p in prompted)  # the words kept, as the prompt
@@ -596,7 +596,7 @@ def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
     nominal start (after a sentence end, or at a gap between words), when one is within a
     quarter of its length: begun mid-phrase, the real base heard "I'm | originally from
     Chicago also." as "in" and the phrase was lost."""
-    spoken = phrases(40, 5, 0.5, period=period, gap=gap)  # a boundary every ~2 s
+    spoken = phrases(40, 4, 0.5, period=period, gap=gap)  # a boundary every ~1.6 s
     end = spoken[-1].end + 0.1
     script = Script(spoken, [(0.5, end)])
     wide = Script(spoken, script.speech)
@@ -607,8 +607,8 @@ def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
     assert len(windows) >= 5 and len(wide.calls) == 1
     for t0, t1 in windows:
         first = next(i for i, w in enumerate(spoken) if w.start >= t0)
-        assert first % 5 == 0, (t0, t1)  # the first word of a phrase
-        assert t1 - t0 <= 8.0 * 1.25 + 0.4
+        assert first % 4 == 0, (t0, t1)  # the first word of a phrase
+        assert t1 - t0 <= 6.0 * 1.25 + 0.4
     assert final_words(events) == [w.word.strip() for w in spoken]
 
 

@@ -103,7 +103,7 @@ class SessionOptions:
     context_s: float = 3.0
     interim: bool = True
     early_final: bool = True
-    partial_window_s: float | None = 8.0
+    partial_window_s: float | None = 6.0
     final_window_s: float | None = 6.0
     sentence_at_silence: bool = True
     long_utterance_s: float | None = 10.0
