@@ -656,39 +656,22 @@ def test_a_step_decode_that_loops_is_no_hypothesis(looped: bool) -> None:
         assert "think" in got
 
 
-class SkipsStart(Script):
-    """Windows beginning after 4 s leave out the words of their first 1.5 s (Whisper taking
-    a phrase at the start for one the prompt already holds)."""
+class Skips(Script):
+    """Windows beginning after 4 s leave out the words said `lo`-`hi` s into them: no word
+    there ("gap"; at the start, Whisper taking a phrase for one the prompt holds), or the
+    first of them stretched over all ("stretch": Whisper's "I'm" over 1.9 s of "I'm
+    originally from Chicago also. I'm")."""
 
-    async def decode(
-        self, samples: np.ndarray, prompt: str | None, language: str | None
-    ) -> DecodedWindow:
-        heard = (await super().decode(samples, prompt, language)).words
-        if float(samples[0]) / RAMP <= 4.0:
-            return DecodedWindow(heard, "en")
-        return DecodedWindow([w for w in heard if w.start >= 1.5], "en")
-
-
-def test_words_a_window_skipped_at_its_start_stay_from_the_partial() -> None:
-    """A step or final window that re-hears the end of a long utterance and skips the speech
-    at its start keeps the newest hypothesis' words there instead of losing them."""
-    spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
-    script = SkipsStart(spoken, [(0.5, 16.5)])
-    options = SessionOptions(policy=PolicyOptions(commit="pauses"), long_utterance_s=None)
-    session = LiveSession(script.decode, script.probabilities, options)
-    events = asyncio.run(run(session, 18.0))
-    assert any(t0 > 4.0 for t0, _, _ in script.calls)  # the windows did re-hear the end only
-    assert final_words(events) == [w.word.strip() for w in spoken]
-
-
-class SkipsInside(Script):
-    """Windows beginning after 4 s leave out the words said 1.0-2.6 s into them: no word
-    there ("gap"), or the first of them stretched over all ("stretch": Whisper's "I'm" over
-    1.9 s of "I'm originally from Chicago also. I'm")."""
-
-    def __init__(self, spoken: list[LiveWord], speech: list[tuple[float, float]], mode: str):
+    def __init__(
+        self,
+        spoken: list[LiveWord],
+        speech: list[tuple[float, float]],
+        lo: float,
+        hi: float,
+        mode: str,
+    ) -> None:
         super().__init__(spoken, speech)
-        self.mode = mode
+        self.lo, self.hi, self.mode = lo, hi, mode
 
     async def decode(
         self, samples: np.ndarray, prompt: str | None, language: str | None
@@ -696,23 +679,27 @@ class SkipsInside(Script):
         heard = (await super().decode(samples, prompt, language)).words
         if float(samples[0]) / RAMP <= 4.0:
             return DecodedWindow(heard, "en")
-        inside = [w for w in heard if 1.0 <= w.start < 2.6]
+        inside = [w for w in heard if self.lo <= w.start < self.hi]
         out = [w for w in heard if w not in inside]
         if inside and self.mode == "stretch":
-            out.append(LiveWord(inside[0].word, inside[0].start, 2.6))
+            out.append(LiveWord(inside[0].word, inside[0].start, self.hi))
         return DecodedWindow(sorted(out, key=lambda w: w.start), "en")
 
 
-@pytest.mark.parametrize("mode", ["gap", "stretch"])
-def test_words_a_window_skipped_inside_stay_from_the_partial(mode: str) -> None:
-    """A window that leaves out 1.6 s of speech between two words, or stretches one word
-    over it, keeps the newest hypothesis' words there (in partials and the final)."""
+@pytest.mark.parametrize(
+    "lo, hi, mode", [(0.0, 1.5, "gap"), (1.0, 2.6, "gap"), (1.0, 2.6, "stretch")]
+)
+def test_words_a_window_skipped_stay_from_the_partial(lo: float, hi: float, mode: str) -> None:
+    """A step or final window that re-hears the end of a long utterance and leaves out the
+    speech at its start, or 1.6 s of it between two words, or stretches one word over that,
+    keeps the newest hypothesis' words there instead of losing them (in partials and the
+    final)."""
     spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
-    script = SkipsInside(spoken, [(0.5, 16.5)], mode)
+    script = Skips(spoken, [(0.5, 16.5)], lo, hi, mode)
     options = SessionOptions(policy=PolicyOptions(commit="pauses"), long_utterance_s=None)
     session = LiveSession(script.decode, script.probabilities, options)
     events = asyncio.run(run(session, 18.0))
-    assert sum(t0 > 4.0 for t0, _, _ in script.calls) >= 3
+    assert sum(t0 > 4.0 for t0, _, _ in script.calls) >= 3  # windows re-heard the end only
     assert final_words(events) == [w.word.strip() for w in spoken]
 
 
