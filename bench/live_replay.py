@@ -53,6 +53,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 THREADS = 2
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -61,8 +62,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream import Program, program  # noqa: E402  (bench/stream.py: the long form, its clips)
 from stream import final_latencies as stream_final_latencies  # noqa: E402
-from stream import program  # noqa: E402  (bench/stream.py: the long form and its clips)
+
+if TYPE_CHECKING:
+    from hark.dev.accuracy import WordErrors
 
 RATE = 16_000
 BLOCK_S = 0.1
@@ -225,7 +229,7 @@ async def replay(
     return run
 
 
-def final_latencies(run: Run, prog) -> list[float]:
+def final_latencies(run: Run, prog: Program) -> list[float]:
     """bench/stream.py's measure (each utterance's last final, from its end), all utterances."""
     return [latency for _, latency in stream_final_latencies(prog, run.finals)]
 
@@ -242,7 +246,7 @@ def parse_cost(given: str) -> tuple[float, ...] | str | None:
     return (*(float(x) for x in given.split(",")), 0.0, 0.0)[:3]
 
 
-def summary(run: Run, errors, prog) -> str:
+def summary(run: Run, errors: WordErrors, prog: Program) -> str:
     """One table row's measures (after config, cost and round)."""
     audio_s = prog.audio.size / RATE
     lat = final_latencies(run, prog)
