@@ -487,9 +487,8 @@ class LiveSession:
         the tail its partials heard last: the window begins between two words of the newest
         hypothesis about `partial_window_s` (`final_window_s`) before the end (and before
         its last two words), at a clear boundary near there when there is one, and its
-        words replace the hypothesis' from there on. Whole buffer
-        when it is short, or in the other commit modes (their agreement needs every word
-        heard again)."""
+        words replace the hypothesis' from there on. Whole buffer when it is short, or in
+        the other commit modes (their agreement needs every word heard again)."""
         o = self.options
         window = o.final_window_s if final else o.partial_window_s
         whole: tuple[list[LiveWord], float] = ([], self.buffer.start)
