@@ -226,12 +226,24 @@ async def run(
     return events
 
 
-def spoken_words(n: int, start: float, step: float = 0.4, sentence: int = 0) -> list[LiveWord]:
+def spoken_words(
+    n: int,
+    start: float,
+    step: float = 0.4,
+    sentence: int = 0,
+    *,
+    period: bool = True,
+    gap: float = 0.0,
+) -> list[LiveWord]:
+    """`n` words `step` apart; with `sentence`, in phrases of that many words, each ending
+    with a period (`period`) and followed by `gap` more seconds (a breath too short for the
+    VAD: only the words' times show it)."""
     out = []
     for i in range(n):
         end_of_sentence = sentence and (i + 1) % sentence == 0
-        text = f" w{i}" + ("." if end_of_sentence else "")
-        out.append(LiveWord(text, start + i * step, start + i * step + 0.3))
+        text = f" w{i}" + ("." if end_of_sentence and period else "")
+        at = start + i * step + (i // sentence * gap if sentence else 0.0)
+        out.append(LiveWord(text, at, at + 0.3))
     return out
 
 
@@ -577,17 +589,6 @@ def test_the_final_of_a_long_utterance_re_hears_only_its_end() -> None:
     assert all(w.isupper() for w in got[cut:])
 
 
-def phrases(n: int, per: int, start: float, *, period: bool, gap: float) -> list[LiveWord]:
-    """`n` words 0.4 s apart in phrases of `per`, each phrase ending with a period or followed
-    by `gap` more seconds (a breath too short for the VAD: the words' times show it)."""
-    out, t = [], start
-    for i in range(n):
-        last = (i + 1) % per == 0
-        out.append(LiveWord(f" w{i}" + ("." if last and period else ""), t, t + 0.3))
-        t += 0.4 + (gap if last else 0.0)
-    return out
-
-
 @pytest.mark.parametrize("period, gap", [(True, 0.0), (False, 0.25)])
 def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
     period: bool, gap: float
@@ -596,7 +597,7 @@ def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
     nominal start (after a sentence end, or at a gap between words), when one is within a
     quarter of its length: begun mid-phrase, the real base heard "I'm | originally from
     Chicago also." as "in" and the phrase was lost."""
-    spoken = phrases(40, 4, 0.5, period=period, gap=gap)  # a boundary every ~1.6 s
+    spoken = spoken_words(40, 0.5, sentence=4, period=period, gap=gap)  # a boundary every ~1.6 s
     end = spoken[-1].end + 0.1
     script = Script(spoken, [(0.5, end)])
     wide = Script(spoken, script.speech)
