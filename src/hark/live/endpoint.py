@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hark.vad import FRAME_SAMPLES, FRAME_SECONDS
+from hark.vad import FRAME_SAMPLES, FRAME_SECONDS, VadOptions
 
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
 
@@ -32,8 +32,9 @@ class EndpointOptions:
     preroll_s: audio kept before speech starts (Whisper needs the onset of the first word).
     """
 
-    onset: float = 0.5
-    offset: float = 0.35
+    # The files' VAD thresholds: a replay (bench/live_replay.py) endpoints as the server does.
+    onset: float = VadOptions.onset
+    offset: float = VadOptions.offset
     silence_s: float = 0.5
     min_speech_s: float = 0.1
     preroll_s: float = 0.3
