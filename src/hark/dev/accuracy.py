@@ -81,6 +81,25 @@ def align_words(reference: Sequence[str], hypothesis: Sequence[str]) -> WordErro
     return WordErrors(subs, dels, ins, n, tuple(reversed(pairs)))
 
 
+def error_spans(
+    reference: Sequence[str], hypothesis: Sequence[str], errors: WordErrors
+) -> list[str]:
+    """Each run of errors in `errors` (from `align_words` on these lists) as "ref -> hyp",
+    e.g. "neither did i -> needs a design", "then -> " (a deletion), " -> um" (an insertion)."""
+    spans: list[str] = []
+    said: list[str] = []
+    heard: list[str] = []
+    for i, j in (*errors.pairs, (None, None)):
+        hit = i is not None and j is not None and reference[i] == hypothesis[j]
+        if (hit or (i is None and j is None)) and (said or heard):
+            spans.append(f"{' '.join(said)} -> {' '.join(heard)}")
+            said, heard = [], []
+        if not hit:
+            said += [] if i is None else [reference[i]]
+            heard += [] if j is None else [hypothesis[j]]
+    return spans
+
+
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """WER of `hypothesis` against `reference` after `normalize_words`."""
     return align_words(normalize_words(reference), normalize_words(hypothesis)).rate
