@@ -514,17 +514,22 @@ class StopsAtSilence(Script):
         return DecodedWindow(out, "en")
 
 
-def test_a_decode_that_stops_at_a_silence_is_continued_past_it() -> None:
+@pytest.mark.parametrize("prompted", [True, False])
+def test_a_decode_that_stops_at_a_silence_is_continued_past_it(prompted: bool) -> None:
     first = spoken_words(5, start=1.0, sentence=5)  # 1.0 - 2.9 s, then 2 s of silence
     second = [w.shifted(4.0) for w in spoken_words(10, start=1.0, sentence=10)]  # 5.0 - 8.9
     script = StopsAtSilence(first + second, [(1.0, 3.0), (5.0, 9.0)])
-    session = LiveSession(script.decode, script.probabilities)
+    options = SessionOptions(prompt_finals=prompted)
+    session = LiveSession(script.decode, script.probabilities, options)
     events = asyncio.run(run(session, 11.0))
     assert final_words(events) == [w.word.strip() for w in first + second]
-    # The second decode of a window began just before the speech it had not heard,
-    # prompted with the words the first one heard.
-    continued = [(t0, p) for t0, _, p in script.calls if 4.5 <= t0 < 5.0]
-    assert continued and all(p and "w4." in p for _, p in continued)
+    # The second decode of a window began just before the speech it had not heard, prompted
+    # with the words the first one heard (the final's once: they were re-heard in its
+    # context audio), unless its words become final and `prompt_finals` is off (the last).
+    continued = [p for t0, _, p in script.calls if 4.5 <= t0 < 5.0]
+    assert len(continued) >= 2 and (continued[-1] is None) is not prompted
+    prompts = continued if prompted else continued[:-1]
+    assert all(p and p.split() == ["w0", "w1", "w2", "w3", "w4."] for p in prompts)
     # A first word stamped at the window's start (in silence) is moved to its speech.
     starts = [e.segment.start for e in events if isinstance(e, Final)]
     assert starts[0] == pytest.approx(1.0, abs=0.15) and starts[1] == pytest.approx(4.9, abs=0.1)
@@ -568,20 +573,26 @@ def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     assert final_words(events) == [w.word.strip() for w in spoken]
 
 
-def test_the_final_of_a_long_utterance_re_hears_only_its_end() -> None:
+@pytest.mark.parametrize("prompted", [False, True])
+def test_the_final_of_a_long_utterance_re_hears_only_its_end(prompted: bool) -> None:
     """With `final_window_s`, the final decode of a 16 s utterance hears about its last 6 s;
     the words before come from the partials (the fake final decoder writes upper case)."""
     spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
     script = Script(spoken, [(0.5, 16.5)])
     loud = [LiveWord(w.word.upper(), w.start, w.end) for w in spoken]
     wide = Script(loud, script.speech)
-    options = SessionOptions(final_window_s=6.0, policy=PolicyOptions(commit="pauses"))
+    options = SessionOptions(
+        final_window_s=6.0, prompt_finals=prompted, policy=PolicyOptions(commit="pauses")
+    )
     session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
     events = asyncio.run(run(session, 18.0))
     assert len(wide.calls) == 1
     t0, t1, prompt = wide.calls[0]
     assert 6.0 - 0.4 <= t1 - t0 <= 6.0 + 0.4 + 1e-6
-    assert prompt and prompt.split()[0] == "w0"  # the partial's words, as the prompt
+    if prompted:  # the partial's words, as the prompt
+        assert prompt and prompt.split()[0] == "w0"
+    else:  # decoded as the files' chunks are
+        assert prompt is None
     got = final_words(events)
     assert [w.lower() for w in got] == [w.word.strip() for w in spoken]
     cut = next(i for i, w in enumerate(got) if w.isupper())

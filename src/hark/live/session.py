@@ -20,6 +20,7 @@ time, kept to measure latencies.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ class SessionOptions:
     piece_s: audio is taken in pieces of this length (endpoints are found per piece).
     min_window_s: windows shorter than this are not decoded (nothing to hear yet).
     prompt_chars: characters of the finalised text given to Whisper as the prompt.
+    prompt_finals: prompt the decodes whose words become final too. Off, they get no text
+        before them, as the files' chunks (`initial_prompt` still applies): prompted with the
+        previous sentence, the real base read the long form's "ask not" as "asked not"
+        (the server's `HARK_LIVE_FINAL_INPUT`, docs/benchmarks.md, session 11).
     context_s: audio before the uncommitted part kept at the start of every window (its
         words are already final and are dropped from the hypothesis): Whisper writes a short
         phrase heard alone as a shout ("ASK NOT!"), the same words after context normally.
@@ -100,6 +105,7 @@ class SessionOptions:
     piece_s: float = 0.256
     min_window_s: float = 0.3
     prompt_chars: int = 200
+    prompt_finals: bool = True
     context_s: float = 3.0
     interim: bool = True
     early_final: bool = True
@@ -704,9 +710,13 @@ class LiveSession:
             return []
         self.decodes += 1
         decoder = self._final_decoder if final and self._final_decoder else self._decoder
-        prompt = prompt_before(self.finals, start, self.options.prompt_chars)
-        if before:
-            prompt = f"{prompt or ''} {text_of(before)}".strip()[-self.options.prompt_chars :]
+        prompted = not final or self.options.prompt_finals
+        prompt = prompt_before(self.finals, start, self.options.prompt_chars) if prompted else None
+        # Words of `before` re-heard in final audio are in the prompt already.
+        last = self.finals[-1].end if self.finals else -math.inf
+        fresh = [w for w in before or [] if (w.start + w.end) / 2 > last]
+        if fresh and prompted:
+            prompt = f"{prompt or ''} {text_of(fresh)}".strip()[-self.options.prompt_chars :]
         decoded = await decoder(samples, prompt, self.language)
         if decoded.looped and not final:
             # A partial window cut mid-phrase sent greedy decoding round a loop ("I think I
