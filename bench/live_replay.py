@@ -28,13 +28,15 @@ thread and seeded once, so what ran before on the scheduler's thread changes the
   (every 100 ms block on its own).
 
 Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
-`max_buffer_s`, `context_s`, `prompt_chars`, ...), `agreement` and `commit` for the policy,
-`beam` (beam size), `final_beam` (beam of the decodes that make finals: pauses, the cap, the
-end), `fallback` (1: the files' temperature fallback; default 0, temperature 0 only, as the
-server's live streams) and `pad` (encoder padding, s, or `none` for 30 s inputs). What a
+`max_buffer_s`, `context_s`, `prompt_chars`, `prompt_finals`, ...), `agreement` and `commit`
+for the policy, `beam` (beam size), `final_beam` (beam of the decodes that make finals:
+pauses, the cap, the end), `fallback` (1: the files' temperature fallback; default 0,
+temperature 0 only, as the server's live streams), `pad` (encoder padding, s, or `none` for
+30 s inputs) and `final_input` (`full`: the decodes that make finals take 30 s inputs and
+no prompt, as `HARK_LIVE_FINAL_INPUT=full`; default `short`, a CPU server's). What a
 configuration does not name is the server's default (`commit`, `beam` and `final_beam` from
-`hark.settings`, the rest from `SessionOptions`). All run in one process on one loaded
-model, so their counts and WERs compare side by side.
+`hark.settings`, `pad` from `hark.live.windows`, the rest from `SessionOptions`). All run
+in one process on one loaded model, so their counts and WERs compare side by side.
 
     .venv/bin/python bench/live_replay.py --config default: --config step2:step_s=2
     .venv/bin/python bench/live_replay.py --cost 0.2,0.03,0.02 --config a: --config b:pad=3
@@ -95,6 +97,7 @@ class Config:
     fallback: bool = False  # the temperature fallback (off: temperature 0 only, as the server)
     final_beam: int | None = None  # beam of the decodes that make finals (None: `beam`)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
+    final_input: str = "short"  # "full": finals decoded with 30 s inputs, no prompt
 
 
 def parse_config(spec: str) -> Config:
@@ -114,6 +117,10 @@ def parse_config(spec: str) -> Config:
     final_beam = int(values.pop("final_beam", server["live_final_beam_size"].default))
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
+    # As a CPU server ("auto" is "short" there).
+    final_input = values.pop("final_input", "short")
+    if final_input == "full":
+        values["prompt_finals"] = "0"
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
     policy["commit"] = values.pop("commit", server["live_commit"].default)
     typed = {}
@@ -133,6 +140,7 @@ def parse_config(spec: str) -> Config:
         options,
         beam=beam,
         pad=pad,
+        final_input=final_input,
         fallback=fallback,
         final_beam=final_beam if final_beam > beam else None,
     )
@@ -159,19 +167,21 @@ async def replay(
     pad = (
         getattr(hark.live.windows, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
     )
-    padded = {} if config.pad == "default" else {"encoder_pad_s": pad}
+    full = config.final_input == "full"
     decoding = TranscribeOptions(
         language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": [0.0]})
     )
     clock = [0.0]  # virtual seconds
 
-    def counted(inner):
+    def counted(options, pad, **kwargs):
+        inner = engine_decoder(engine, options, encoder_pad_s=pad, **kwargs)
+
         async def decoder(samples, prompt, language):
-            return await measured(inner, samples, prompt, language)
+            return await measured(inner, pad, samples, prompt, language)
 
         return decoder
 
-    async def measured(inner, samples, prompt, language):
+    async def measured(inner, pad, samples, prompt, language):
         run.decodes += 1
         run.window_s += samples.size / RATE
         before = run.encoder_s
@@ -193,11 +203,11 @@ async def replay(
         return decoded
 
     final = None
-    if config.final_beam is not None:
-        wide = decoding.model_copy(update={"beam_size": config.final_beam})
-        final = counted(engine_decoder(engine, wide, priority="final", **padded))
+    if config.final_beam is not None or full:  # as the server (hark.server.streams)
+        wide = decoding.model_copy(update={"beam_size": config.final_beam or config.beam})
+        final = counted(wide, None if full else pad, priority="final")
     session = LiveSession(
-        counted(engine_decoder(engine, decoding, **padded)),
+        counted(decoding, pad),
         lambda samples: speech_probabilities(samples, engine.pipeline.vad),
         options,
         language="en",
@@ -277,10 +287,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1, help="configs alternate per round")
     parser.add_argument("--no-offline", action="store_true")
+    parser.add_argument(
+        "--errors", action="store_true", help="print each run's errors (reference -> heard)"
+    )
     parser.add_argument("--seconds", type=float, default=None, help="cut the long form")
     args = parser.parse_args()
 
-    from hark.dev.accuracy import align_words, normalize_words
+    from hark.dev.accuracy import align_words, error_spans, normalize_words
     from hark.dev.real_whisper import real_whisper_base
     from hark.engine import load_engine
 
@@ -311,11 +324,14 @@ def main() -> None:
         for cost in costs:
             for config in configs:
                 run = asyncio.run(replay(engine, prog.audio, config, cost))
-                errors = align_words(reference, normalize_words(run.text))
+                heard = normalize_words(run.text)
+                errors = align_words(reference, heard)
                 wers[config.name].append(100 * errors.rate)
                 print(
                     f"{config.name} | {cost} | {round_} | {summary(run, errors, prog)}", flush=True
                 )
+                if args.errors:
+                    print("    errors: " + " | ".join(error_spans(reference, heard, errors)))
     if len(costs) * args.rounds > 1:
         for name, values in wers.items():
             print(

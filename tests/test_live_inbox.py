@@ -5,10 +5,12 @@ tests/test_live_streams.py."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
 
+from hark.live.windows import ENCODER_PAD_S
 from hark.schema import Segment, Transcript, Word
 from hark.server.streams import MAX_CONTROLS, Audio, Control, Inbox, StreamFailure, Timeline
 
@@ -132,27 +134,43 @@ def test_live_options_decode_at_temperature_zero_unless_asked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "commit", "two_pass"),
+    ("env", "device", "commit", "two_pass", "full"),
     [
-        ({}, "pauses", True),
-        ({"live_commit": "words", "live_final_beam_size": 1}, "words", False),
+        ({}, "cpu", "pauses", True, False),
+        ({}, "cuda", "pauses", True, True),  # live_final_input "auto"
+        ({"live_commit": "words", "live_final_beam_size": 1}, "cpu", "words", False, False),
+        ({"live_final_beam_size": 1, "live_final_input": "full"}, "cpu", "pauses", True, True),
     ],
 )
-def test_sessions_follow_the_commit_and_final_beam_settings(
-    env: dict[str, object], commit: str, two_pass: bool
+def test_sessions_follow_the_commit_and_final_settings(
+    env: dict[str, object], device: str, commit: str, two_pass: bool, full: bool
 ) -> None:
-    """HARK_LIVE_COMMIT and HARK_LIVE_FINAL_BEAM_SIZE reach every new session (the sessions'
-    own behaviour with them is tested in test_live_policy.py)."""
+    """HARK_LIVE_COMMIT, HARK_LIVE_FINAL_BEAM_SIZE and HARK_LIVE_FINAL_INPUT reach every new
+    session (the sessions' own behaviour with them is tested in test_live_policy.py)."""
     from types import SimpleNamespace
 
     from hark.server.streams import StreamConfig, live_options, new_session
     from hark.settings import Settings
 
-    engine = SimpleNamespace(pipeline=SimpleNamespace(vad=None))
+    pads: list[float | None] = []
+
+    def decode_window(samples: np.ndarray, options: object, **kw: Any) -> SimpleNamespace:
+        pads.append(kw["encoder_pad_s"])
+        return SimpleNamespace(is_silence=True, language="en", compression_ratio=1.0)
+
+    pipeline = SimpleNamespace(vad=None, asr=SimpleNamespace(device=device))
+    engine = SimpleNamespace(pipeline=pipeline, decode_window=decode_window)
     state = SimpleNamespace(settings=Settings(**env), loaded=lambda: engine)
     session = new_session(state, StreamConfig(live_options(state, {})))  # type: ignore[arg-type]
     assert session.options.policy.commit == commit
     assert (session._final_decoder is not None) is two_pass
-    # A stream that asks for a beam at least as wide needs no second pass.
+    # Step windows are encoded padded; full finals as 30 s inputs with no prompt.
+    assert session.options.prompt_finals is not full
+    for decoder in filter(None, [session._decoder, session._final_decoder]):
+        asyncio.run(decoder(np.zeros(16_000, np.float32), None, "en"))
+    assert ENCODER_PAD_S is not None
+    assert pads == [ENCODER_PAD_S, None if full else ENCODER_PAD_S][: 1 + two_pass]
+    # A stream that asks for a beam at least as wide needs no second pass, unless its finals
+    # hear a full input.
     wide = StreamConfig(live_options(state, {"beam_size": 5}))  # type: ignore[arg-type]
-    assert new_session(state, wide)._final_decoder is None  # type: ignore[arg-type]
+    assert (new_session(state, wide)._final_decoder is not None) is full  # type: ignore[arg-type]

@@ -29,11 +29,12 @@ from hark.live.endpoint import EndpointOptions
 from hark.live.policy import PolicyOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
-from hark.live.windows import engine_decoder
+from hark.live.windows import ENCODER_PAD_S, engine_decoder
 from hark.options import TranscribeOptions
 from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
 from hark.server.state import ServerState
+from hark.settings import Settings
 from hark.vad import SAMPLE_RATE, speech_probabilities
 
 logger = logging.getLogger(__name__)
@@ -388,6 +389,16 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
     return TranscribeOptions(**values)
 
 
+def finals_hear_full_input(settings: Settings, device: str) -> bool:
+    """`HARK_LIVE_FINAL_INPUT`: whether a stream's finals are decoded as the files' chunks
+    (a 30 s encoder input, no prompt). On the long form (docs/benchmarks.md, session 11) the
+    10 s padding read "neither did I" as "needs a design" and "stuff it" as "stuffed", the
+    prompt "ask not" as "asked not"; both together cost about 0.7 s more per final on 2 CPU
+    cores (the encoder's 30 s input), nothing to speak of on a GPU."""
+    choice = settings.live_final_input
+    return choice == "full" or (choice == "auto" and device != "cpu")
+
+
 def new_session(
     state: ServerState, config: StreamConfig, cancel: threading.Event | None = None
 ) -> LiveSession:
@@ -398,7 +409,12 @@ def new_session(
         silence_s=config.silence_s or s.live_silence_s,
         preroll_s=config.preroll_s if config.preroll_s is not None else 0.3,
     )
+    # A stream opens only once the engine is loaded; `cancel` (the stream is gone) takes a
+    # window still queued out of the scheduler.
+    engine = state.loaded()
+    full = finals_hear_full_input(s, engine.pipeline.asr.device)
     options = SessionOptions(
+        prompt_finals=not full,
         step_s=s.live_step_s,
         max_buffer_s=s.live_max_buffer_s,
         keep_at_cap_s=min(5.0, s.live_max_buffer_s / 2),
@@ -418,13 +434,12 @@ def new_session(
         async def speakers(audio: np.ndarray) -> str | None:
             return await asyncio.to_thread(online.label, audio)
 
-    # A stream opens only once the engine is loaded; `cancel` (the stream is gone) takes a
-    # window still queued out of the scheduler.
-    engine = state.loaded()
     final = None
-    if s.live_final_beam_size > config.options.beam_size:
-        wide = config.options.model_copy(update={"beam_size": s.live_final_beam_size})
-        final = engine_decoder(engine, wide, cancel, priority="final")
+    beam = max(s.live_final_beam_size, config.options.beam_size)
+    if full or beam > config.options.beam_size:  # a second pass
+        wide = config.options.model_copy(update={"beam_size": beam})
+        pad = None if full else ENCODER_PAD_S
+        final = engine_decoder(engine, wide, cancel, pad, priority="final")
     return LiveSession(
         engine_decoder(engine, config.options, cancel),
         probabilities,
