@@ -710,13 +710,14 @@ class LiveSession:
             return []
         self.decodes += 1
         decoder = self._final_decoder if final and self._final_decoder else self._decoder
-        prompted = not final or self.options.prompt_finals
-        prompt = prompt_before(self.finals, start, self.options.prompt_chars) if prompted else None
-        # Words of `before` re-heard in final audio are in the prompt already.
-        last = self.finals[-1].end if self.finals else -math.inf
-        fresh = [w for w in before or [] if (w.start + w.end) / 2 > last]
-        if fresh and prompted:
-            prompt = f"{prompt or ''} {text_of(fresh)}".strip()[-self.options.prompt_chars :]
+        prompt = None
+        if not final or self.options.prompt_finals:
+            prompt = prompt_before(self.finals, start, self.options.prompt_chars)
+            # Words of `before` re-heard in final audio are in that text already.
+            last = self.finals[-1].end if self.finals else -math.inf
+            fresh = [w for w in before or [] if (w.start + w.end) / 2 > last]
+            if fresh:
+                prompt = f"{prompt or ''} {text_of(fresh)}".strip()[-self.options.prompt_chars :]
         decoded = await decoder(samples, prompt, self.language)
         if decoded.looped and not final:
             # A partial window cut mid-phrase sent greedy decoding round a loop ("I think I
