@@ -119,6 +119,8 @@ def parse_config(spec: str) -> Config:
     pad = given if given == "default" else None if given == "none" else float(given)
     # As a CPU server ("auto" is "short" there).
     final_input = values.pop("final_input", "short")
+    if final_input not in ("full", "short"):
+        raise SystemExit(f"final_input is full or short, not {final_input!r}")
     if final_input == "full":
         values["prompt_finals"] = "0"
     policy: dict[str, object] = {k: int(values.pop(k)) for k in ("agreement",) if k in values}
