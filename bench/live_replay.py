@@ -95,7 +95,7 @@ class Config:
     options: object  # SessionOptions
     beam: int = 1  # the decoder's beam size (the server's HARK_LIVE_BEAM_SIZE)
     fallback: bool = False  # the temperature fallback (off: temperature 0 only, as the server)
-    final_beam: int | None = None  # beam of the decodes that make finals (None: `beam`)
+    final_beam: int = 1  # beam of the decodes that make finals (a second pass when wider)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
     final_input: str = "short"  # "full": finals decoded with 30 s inputs, no prompt
 
@@ -144,7 +144,7 @@ def parse_config(spec: str) -> Config:
         pad=pad,
         final_input=final_input,
         fallback=fallback,
-        final_beam=final_beam if final_beam > beam else None,
+        final_beam=final_beam,
     )
 
 
@@ -155,7 +155,7 @@ async def replay(
 
     from hark.asr import WhisperASR
     from hark.live.session import Final, LiveSession
-    from hark.live.windows import engine_decoder
+    from hark.live.windows import engine_decoder, second_pass
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities
 
@@ -205,9 +205,9 @@ async def replay(
         return decoded
 
     final = None
-    if config.final_beam is not None or full:  # as the server (hark.server.streams)
-        wide = decoding.model_copy(update={"beam_size": config.final_beam or config.beam})
-        final = counted(wide, None if full else pad, priority="final")
+    second = second_pass(decoding, config.final_beam, full, pad)  # as the server's
+    if second is not None:
+        final = counted(*second, priority="final")
     session = LiveSession(
         counted(decoding, pad),
         lambda samples: speech_probabilities(samples, engine.pipeline.vad),

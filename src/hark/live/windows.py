@@ -28,6 +28,19 @@ ENCODER_PAD_S: float | None = 10.0
 30 s inputs; the words otherwise differ within the run-to-run spread."""
 
 
+def second_pass(
+    options: TranscribeOptions, final_beam: int, full: bool, pad: float | None = ENCODER_PAD_S
+) -> tuple[TranscribeOptions, float | None] | None:
+    """The decoding options and encoder padding of a session's `final_decoder`, or None when
+    finals need no pass of their own: they get one at a beam wider than the stream's
+    (`HARK_LIVE_FINAL_BEAM_SIZE`), or to hear a full 30 s input (`HARK_LIVE_FINAL_INPUT`).
+    The server and bench/live_replay.py both build their sessions' second pass here."""
+    beam = max(final_beam, options.beam_size)
+    if not full and beam == options.beam_size:
+        return None
+    return options.model_copy(update={"beam_size": beam}), None if full else pad
+
+
 def window_words(result: ChunkResult) -> list[LiveWord]:
     """A window's words, or none when the window reads as silence or a failed decode."""
     if result.is_silence:

@@ -29,7 +29,7 @@ from hark.live.endpoint import EndpointOptions
 from hark.live.policy import PolicyOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
-from hark.live.windows import ENCODER_PAD_S, engine_decoder
+from hark.live.windows import engine_decoder, second_pass
 from hark.options import TranscribeOptions
 from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
@@ -435,10 +435,9 @@ def new_session(
             return await asyncio.to_thread(online.label, audio)
 
     final = None
-    beam = max(s.live_final_beam_size, config.options.beam_size)
-    if full or beam > config.options.beam_size:  # a second pass
-        wide = config.options.model_copy(update={"beam_size": beam})
-        pad = None if full else ENCODER_PAD_S
+    second = second_pass(config.options, s.live_final_beam_size, full)
+    if second is not None:
+        wide, pad = second
         final = engine_decoder(engine, wide, cancel, pad, priority="final")
     return LiveSession(
         engine_decoder(engine, config.options, cancel),
