@@ -407,13 +407,17 @@ def test_at_most_one_decode_per_block_whatever_its_size(block: float) -> None:
     assert len(ends) == 8
 
 
-def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began() -> None:
-    """Once a silence inside speech holds `preroll_s`, the buffer is decoded: if the silence
-    becomes a pause, that hypothesis already covers the utterance and the silence after it, so
-    the final needs no decode of its own (a pause costs nothing more than its 0.5 s)."""
+@pytest.mark.parametrize("silence_decode_s", [0.3, 0.1])
+def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began(
+    silence_decode_s: float,
+) -> None:
+    """Once a silence inside speech holds `silence_decode_s`, the buffer is decoded: if the
+    silence becomes a pause, that hypothesis already covers the utterance and the silence after
+    it, so the final needs no decode of its own (a pause costs nothing more than its 0.5 s)."""
     spoken = spoken_words(10, start=1.0)  # speech 1.0 .. 4.9 s, then silence
     script = Script(spoken, [(1.0, 5.0)])
-    session = LiveSession(script.decode, script.probabilities)
+    options = SessionOptions(silence_decode_s=silence_decode_s)
+    session = LiveSession(script.decode, script.probabilities, options)
     events: list[object] = []
 
     async def push() -> None:
@@ -429,8 +433,10 @@ def test_the_final_at_a_pause_reuses_the_decode_made_as_the_silence_began() -> N
     asyncio.run(push())
     assert final_words(events) == [w.word.strip() for w in spoken]
     assert any(isinstance(e, UtteranceEnd) and e.reason == "pause" for e in events)
-    # The last decode ended 0.3-0.4 s into the silence (the early one), none after it.
-    assert 5.3 - 0.05 <= script.calls[-1][1] <= 5.4 + 0.05
+    # The last decode ended 0.0-0.1 s after the silence held `silence_decode_s` (the early
+    # one: audio comes in 0.1 s blocks), none after it.
+    tail = 5.0 + silence_decode_s
+    assert tail - 0.05 <= script.calls[-1][1] <= tail + 0.1 + 0.05
     final = next(e for e in events if isinstance(e, Final))
     assert final.latency_from == pytest.approx(5.0, abs=0.05)
 

@@ -77,8 +77,10 @@ class SessionOptions:
         words are already final and are dropped from the hypothesis): Whisper writes a short
         phrase heard alone as a shout ("ASK NOT!"), the same words after context normally.
     interim: decode while speech goes on (partials, commits); False: finals at pauses only.
-    early_final: decode once a silence inside speech holds `endpoint.preroll_s`, and finalise
+    early_final: decode once a silence inside speech holds `silence_decode_s`, and finalise
         a pause from that decode (no decode of its own at the pause).
+    silence_decode_s: the silence heard by that decode after the speech (every 0.1 s of it
+        is 0.1 s more latency for every final at a pause).
     partial_window_s: with commit "pauses", a step decode (partials only) hears at most about
         this much of the buffer's end; the words before it are the previous partial's. The
         decodes whose words become final hear the whole buffer, or `final_window_s`.
@@ -109,6 +111,7 @@ class SessionOptions:
     context_s: float = 3.0
     interim: bool = True
     early_final: bool = True
+    silence_decode_s: float = 0.3
     partial_window_s: float | None = 6.0
     final_window_s: float | None = 6.0
     sentence_at_silence: bool = True
@@ -124,6 +127,8 @@ class SessionOptions:
             raise ValueError("max_buffer_s must be between 2 and 29 (Whisper's window is 30 s)")
         if not 0.0 <= self.context_s <= self.max_buffer_s / 2:
             raise ValueError("context_s must be between 0 and half of max_buffer_s")
+        if not 0.0 <= self.silence_decode_s <= 2.0:
+            raise ValueError("silence_decode_s must be between 0 and 2")
         if not 0.0 < self.keep_at_cap_s < self.max_buffer_s:
             raise ValueError("keep_at_cap_s must be > 0 and below max_buffer_s")
         for name in ("partial_window_s", "final_window_s"):
@@ -334,7 +339,7 @@ class LiveSession:
 
     def _interim_due(self) -> Literal["step", "silence"] | None:
         """A step of new audio since the last decode, or a silence that may become a pause:
-        decoded once it holds `preroll_s` of the silence, that window holds everything a
+        decoded once it holds `silence_decode_s` of the silence, that window holds everything a
         final decode would, so the final at the pause needs no decode of its own (with a
         final decoder, this decode is made on it)."""
         quiet = self.endpointer.silence_since
@@ -343,7 +348,7 @@ class LiveSession:
             return "step" if due else None
         # A silence is going on: no step decode now (it would delay the final one by its
         # length if the silence becomes a pause); speech that resumes is stepped at once.
-        tail = quiet + self.options.endpoint.preroll_s
+        tail = quiet + self.options.silence_decode_s
         if not self.buffer.end >= tail > self._last_decode_end:
             return None
         # Not again when the last silence decode heard everything said (a breath between).
