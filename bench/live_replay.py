@@ -154,7 +154,8 @@ async def replay(
     import ctranslate2
 
     from hark.asr import WhisperASR
-    from hark.live.session import Final, LiveSession
+    from hark.live.events import Final
+    from hark.live.session import LiveSession
     from hark.live.windows import engine_decoder, second_pass
     from hark.options import TranscribeOptions
     from hark.vad import speech_probabilities

@@ -13,18 +13,17 @@ import pytest
 from hark.live import timing
 from hark.live.buffer import AudioBuffer
 from hark.live.endpoint import Endpointer, EndpointOptions, StreamingVad
-from hark.live.policy import CommitPolicy, PolicyOptions
-from hark.live.session import (
+from hark.live.events import (
     Committed,
     DecodedWindow,
     Final,
-    LiveSession,
     Partial,
-    SessionOptions,
     SpeechStarted,
     SpeechStopped,
     UtteranceEnd,
 )
+from hark.live.policy import CommitPolicy, PolicyOptions
+from hark.live.session import LiveSession, SessionOptions
 from hark.live.words import LiveWord, collapse_repeats, drop_committed
 
 SR = 16000

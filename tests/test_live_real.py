@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from hark.engine import Engine
-from hark.live.session import Committed, Final, LiveSession, Partial, SessionOptions
+from hark.live.events import Committed, Final, Partial
+from hark.live.session import LiveSession, SessionOptions
 from hark.live.windows import engine_decoder
 from hark.options import TranscribeOptions
 from hark.vad import speech_probabilities

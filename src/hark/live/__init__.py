@@ -5,8 +5,10 @@ The pieces, one concern each, I/O-free except where named:
 - `policy`: LocalAgreement-2, which words of successive hypotheses are committed;
 - `buffer`: the rolling audio buffer (bounded; committed audio is dropped);
 - `endpoint`: streaming Silero probabilities and the speech start / pause decisions;
+- `timing`: where words and windows sit in the audio (pure functions);
 - `session`: one stream: audio in, partials and finals out (decoding injected);
-- `decode`: the one function that sends a window to the model;
+- `events`: the decoder a session is given and the events it returns;
+- `windows`: the one place where a live window meets the model;
 - `pcm`, `container`: client bytes to 16 kHz float32 (raw PCM16, or WebM/Ogg through PyAV);
 - `speakers`: incremental speaker labels for finals (`diarize=true`);
 - `registry`: the stream limit and the finished sessions' transcripts.

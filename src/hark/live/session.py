@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,27 +36,30 @@ from hark.live.endpoint import (
     SpeechStart,
     StreamingVad,
 )
+from hark.live.events import (
+    Committed,
+    Event,
+    Final,
+    Partial,
+    SpeakerFn,
+    SpeechStarted,
+    SpeechStopped,
+    UtteranceEnd,
+    WindowDecoder,
+)
 from hark.live.policy import CommitPolicy, PolicyOptions
-from hark.live.timing import context_start, in_speech, prompt_before
+from hark.live.timing import (
+    context_start,
+    fill_skips,
+    in_speech,
+    prompt_before,
+    said,
+    skipped,
+    window_start,
+)
 from hark.live.words import LiveWord, ends_sentence, text_of
 from hark.schema import ModelInfo, Segment, Transcript, Word
 from hark.vad import FRAME_SAMPLES
-
-
-@dataclass(frozen=True)
-class DecodedWindow:
-    """What the model heard in one window: words timed from the window's start."""
-
-    words: list[LiveWord]
-    language: str | None = None
-    looped: bool = False  # its text is a repetition loop (compression ratio over the limit)
-
-
-WindowDecoder = Callable[[np.ndarray, str | None, str | None], Awaitable[DecodedWindow]]
-"""`await decoder(samples, prompt, language)`."""
-
-SpeakerFn = Callable[[np.ndarray], Awaitable[str | None]]
-"""`await speakers(segment_audio)`: the segment's speaker label."""
 
 
 @dataclass(frozen=True)
@@ -143,68 +145,10 @@ UNHEARD_GAP_S = 0.5
 """Speech starting this long after a decode's last word was not heard by it..."""
 UNHEARD_SPEECH_S = 1.0
 """...when there is at least this much of it (Whisper may rightly skip a cough or a laugh)."""
-SKIPPED_S = 1.0
-"""A decode that leaves this much audio with speech without a word (at a window's start,
-between two words, or under one word stretched over it) skipped it: the previous
-hypothesis' words there stand."""
-
-
-WINDOW_SLACK = 0.25
-"""A partial or final window may begin this fraction of its length earlier or later than
-nominal, at a clear boundary between two words..."""
-CLEAR_GAP_S = 0.2
-"""...after a sentence end, or at a gap this long between the words' times."""
 
 
 class _Looped(Exception):
     """A step decode looped: its words are no hypothesis (the previous one stands)."""
-
-
-# -- events ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpeechStarted:
-    time: float
-
-
-@dataclass(frozen=True)
-class SpeechStopped:
-    time: float
-
-
-@dataclass(frozen=True)
-class Committed:
-    """Words committed (never revised); they reach a final later."""
-
-    words: list[LiveWord]
-
-
-@dataclass(frozen=True)
-class Partial:
-    """The revisable text after the last final ("" clears it)."""
-
-    text: str
-    start: float
-    end: float
-    latency_from: float | None = None  # session time whose arrival the latency counts from
-
-
-@dataclass(frozen=True)
-class Final:
-    segment: Segment
-    index: int  # 0, 1, 2, ... in the session
-    latency_from: float | None = None
-
-
-@dataclass(frozen=True)
-class UtteranceEnd:
-    """Everything heard so far is final (a pause, a flush, the end of the audio)."""
-
-    reason: str
-
-
-Event = SpeechStarted | SpeechStopped | Committed | Partial | Final | UtteranceEnd
 
 
 @dataclass(frozen=True)
@@ -458,78 +402,19 @@ class LiveSession:
         heard = await self._decode(start, end, final=final, before=kept)
         if kept:
             first = heard[0].start if heard else end
-            kept += self._said(start, first) if self._skipped(start, first) else []
-        return kept + self._fill_skips(heard), len(kept)
-
-    def _skipped(self, start: float, end: float) -> bool:
-        """Whether a decode left out speech between `start` and `end` (no word, or one
-        stretched over it): `SKIPPED_S` or more, half of it speech."""
-        return end - start >= SKIPPED_S and self.speech.seconds(start, end) >= SKIPPED_S / 2
-
-    def _said(self, start: float, end: float) -> list[LiveWord]:
-        """The newest hypothesis' words from `start` to `end`."""
-        return [
-            w
-            for w in self.policy.tentative
-            if start - 0.05 <= w.start < end - 0.05 and w.end <= end + 0.1
-        ]
-
-    def _fill_skips(self, heard: list[LiveWord]) -> list[LiveWord]:
-        """The decode's words, with the newest hypothesis' where it skipped speech: a gap of
-        `SKIPPED_S` between two words, or one word stretched over as long, with speech
-        there. Prompted with the final text, Whisper may take a phrase for one already
-        written and leave it out: "Texas originally from Chicago." final, a window from
-        "Oh, | I'm originally from Chicago also. I'm in New Jersey" heard it as "I'm" over
-        1.9 s, then "in New Jersey", and the phrase was lost (so too at a window's start,
-        see `_hypothesis`)."""
-        out: list[LiveWord] = []
-        for i, word in enumerate(heard):
-            # The word and the gap after it: the newest hypothesis' words there instead.
-            until = heard[i + 1].start if i + 1 < len(heard) else word.end
-            instead = self._said(word.start, until) if self._skipped(word.start, until) else []
-            out += instead if len(instead) > 1 else [word]
-        return out
+            if skipped(self.speech, start, first):
+                kept += said(self.policy.tentative, start, first)
+        return kept + fill_skips(heard, self.policy.tentative, self.speech), len(kept)
 
     def _split(self, end: float, *, final: bool) -> tuple[list[LiveWord], float]:
-        """Where a decode may begin: (the previous partial's words kept before it, its
-        start). With commit "pauses" nothing is committed before a pause, so the buffer holds
-        the whole utterance (up to the 20 s cap): decoding all of it every step would cost a
-        20 s window per second of speech. Partials need only the tail re-heard, and a final
-        the tail its partials heard last: the window begins between two words of the newest
-        hypothesis about `partial_window_s` (`final_window_s`) before the end (and before
-        its last two words), at a clear boundary near there when there is one, and its
-        words replace the hypothesis' from there on. Whole buffer when it is short, or in
-        the other commit modes (their agreement needs every word heard again)."""
+        """Where a decode may begin (`window_start`), with the previous partial's words kept
+        before it: only with commit "pauses", where nothing is committed before a pause (the
+        other modes' agreement needs every word heard again)."""
         o = self.options
         window = o.final_window_s if final else o.partial_window_s
-        whole: tuple[list[LiveWord], float] = ([], self.buffer.start)
-        tentative = self.policy.tentative
         if window is None or self.policy.options.commit != "pauses":
-            return whole
-        if end - self.buffer.start <= window or len(tentative) < 3:
-            return whole
-        target = end - window
-        last = len(tentative) - 2
-        cut = next((i for i, w in enumerate(tentative[:last]) if w.start >= target), last)
-        # A window begun mid-phrase hears its first words cut and may mangle the phrase
-        # ("I'm | originally from Chicago also." heard as "in"): begin at the clear boundary
-        # nearest the nominal start when there is one within the slack.
-        clear = [
-            i
-            for i in range(1, last + 1)
-            if abs(tentative[i].start - target) <= WINDOW_SLACK * window
-            and (
-                ends_sentence(tentative[i - 1])
-                or tentative[i].start - tentative[i - 1].end >= CLEAR_GAP_S
-            )
-        ]
-        if clear:
-            cut = min(clear, key=lambda i: abs(tentative[i].start - target))
-        if cut == 0:
-            return whole
-        previous, word = tentative[cut - 1], tentative[cut]
-        start = max((previous.end + word.start) / 2, word.start - 0.3)
-        return tentative[:cut], start
+            return [], self.buffer.start
+        return window_start(self.policy.tentative, self.buffer.start, end, window)
 
     async def _finalize(self, until: float, reason: str, speech_end: float) -> list[Event]:
         events: list[Event] = []

@@ -15,7 +15,7 @@ import numpy as np
 
 from hark.decode_options import ChunkResult
 from hark.engine import Engine
-from hark.live.session import DecodedWindow, WindowDecoder
+from hark.live.events import DecodedWindow, WindowDecoder
 from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.scheduler import Priority

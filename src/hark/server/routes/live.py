@@ -17,8 +17,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.formats import content_type, render
 from hark.live.container import ContainerDecoder, PipeClosed
+from hark.live.events import Final, Partial
 from hark.live.pcm import PcmDecoder
-from hark.live.session import Final, LiveSession, Partial
+from hark.live.session import LiveSession
 from hark.server.auth import caller, require_key
 from hark.server.errors import ApiError
 from hark.server.params import choice

@@ -30,16 +30,16 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from hark.live.pcm import RATES, G711Decoder, PcmDecoder
-from hark.live.session import (
+from hark.live.events import (
     Committed,
     Final,
-    LiveSession,
     Partial,
     SpeechStarted,
     SpeechStopped,
     UtteranceEnd,
 )
+from hark.live.pcm import RATES, G711Decoder, PcmDecoder
+from hark.live.session import LiveSession
 from hark.server.state import ServerState
 from hark.server.streams import (
     Audio,
