@@ -200,7 +200,10 @@ def server_process(
             if process.poll() is not None:
                 raise SystemExit(f"server exited:\n{log.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                ready = httpx.get(f"{url}/ready", timeout=2)
+                if ready.status_code == 200:
+                    finals = ready.json().get("live", {}).get("final_input")
+                    print(f"server: live finals' input {finals}", file=sys.stderr)
                     break
             if time.monotonic() > deadline:
                 raise SystemExit(f"server not ready:\n{log.read_text()}")

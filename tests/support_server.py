@@ -194,6 +194,9 @@ def shared_server(
         "HARK_DEVICE": "cpu",
         "HARK_LOCAL_FILES_ONLY": "1",
         "HARK_LOG_LEVEL": "warning",
+        # `auto` times a 30 s encoding at start-up, and the test model's lies near the line:
+        # one choice, whatever the machine (auto: test_server_startup; full: test_live_server).
+        "HARK_LIVE_FINAL_INPUT": "short",
         "NO_PROXY": "*",
         **(env or {}),
     }

@@ -134,23 +134,51 @@ def test_live_options_decode_at_temperature_zero_unless_asked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "device", "commit", "two_pass", "full"),
+    ("env", "device", "encode_s", "commit", "two_pass", "full"),
     [
-        ({}, "cpu", "pauses", True, False),
-        ({}, "cuda", "pauses", True, True),  # live_final_input "auto"
-        ({"live_commit": "words", "live_final_beam_size": 1}, "cpu", "words", False, False),
-        ({"live_final_beam_size": 1, "live_final_input": "full"}, "cpu", "pauses", True, True),
+        ({}, "cpu", 0.9, "pauses", True, False),  # live_final_input "auto": a slow CPU
+        ({}, "cpu", 0.3, "pauses", True, True),  # a fast one
+        ({}, "cuda", None, "pauses", True, True),
+        ({"live_max_streams": 0}, "cpu", None, "pauses", True, False),
+        ({"live_final_input": "short"}, "cuda", None, "pauses", True, False),
+        (
+            {"live_commit": "words", "live_final_beam_size": 1, "live_final_input": "short"},
+            *("cpu", None, "words", False, False),
+        ),
+        (
+            {"live_final_beam_size": 1, "live_final_input": "full"},
+            *("cpu", None, "pauses", True, True),
+        ),
     ],
 )
 def test_sessions_follow_the_commit_and_final_settings(
-    env: dict[str, object], device: str, commit: str, two_pass: bool, full: bool
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, object],
+    device: str,
+    encode_s: float | None,
+    commit: str,
+    two_pass: bool,
+    full: bool,
 ) -> None:
     """HARK_LIVE_COMMIT, HARK_LIVE_FINAL_BEAM_SIZE and HARK_LIVE_FINAL_INPUT reach every new
-    session (the sessions' own behaviour with them is tested in test_live_policy.py)."""
+    session (the sessions' own behaviour with them is tested in test_live_policy.py); `auto`
+    on CPU times a 30 s encoding (here given; the real timing: test_final_input_auto_...)."""
     from types import SimpleNamespace
 
-    from hark.server.streams import StreamConfig, live_options, new_session
+    import hark.server.streams as streams
+    from hark.server.streams import (
+        StreamConfig,
+        finals_hear_full_input,
+        live_options,
+        new_session,
+    )
     from hark.settings import Settings
+
+    def timed(asr: object) -> float:
+        assert encode_s is not None, "timed only for auto on a CPU with live streams"
+        return encode_s
+
+    monkeypatch.setattr(streams, "encode_seconds", timed)
 
     pads: list[float | None] = []
 
@@ -160,7 +188,12 @@ def test_sessions_follow_the_commit_and_final_settings(
 
     pipeline = SimpleNamespace(vad=None, asr=SimpleNamespace(device=device))
     engine = SimpleNamespace(pipeline=pipeline, decode_window=decode_window)
-    state = SimpleNamespace(settings=Settings(**env), loaded=lambda: engine)
+    settings = Settings(**env)
+    state = SimpleNamespace(
+        settings=settings,
+        loaded=lambda: engine,
+        live_full_finals=finals_hear_full_input(settings, pipeline.asr),  # type: ignore[arg-type]
+    )
     session = new_session(state, StreamConfig(live_options(state, {})))  # type: ignore[arg-type]
     assert session.options.policy.commit == commit
     assert (session._final_decoder is not None) is two_pass

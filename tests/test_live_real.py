@@ -139,3 +139,14 @@ def test_a_window_over_the_compression_limit_is_flagged_as_a_loop(
         options = TranscribeOptions(language="en", beam_size=1, compression_ratio_threshold=limit)
         window = asyncio.run(engine_decoder(real_engine, options)(audio, None, "en"))
         assert window.words and window.looped is looped
+
+
+def test_the_auto_finals_input_times_the_real_encoder(real_engine: Engine) -> None:
+    """HARK_LIVE_FINAL_INPUT=auto's timing on the real base: one 30 s encoding, a real wall
+    time (its value is the machine's; docs/benchmarks.md has this one's)."""
+    import math
+
+    from hark.live.windows import encode_seconds
+
+    took = encode_seconds(real_engine.pipeline.asr, runs=1)
+    assert math.isfinite(took) and 0 < took < 60

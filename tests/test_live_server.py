@@ -32,6 +32,11 @@ def server(test_models: Path) -> Server:
 
 
 @pytest.fixture(scope="module")
+def full_finals(test_models: Path) -> Server:
+    return shared_server("live-full", test_models, env={**LIMITS, "HARK_LIVE_FINAL_INPUT": "full"})
+
+
+@pytest.fixture(scope="module")
 def keyed(test_models: Path) -> Server:
     return shared_server("live-keys", test_models, env={"HARK_API_KEYS": "alice:k1,bob:k2"})
 
@@ -75,7 +80,12 @@ def metric(server: Server, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def test_native_stream_end_to_end(server: Server, speech: np.ndarray) -> None:
+@pytest.mark.parametrize("name", ["server", "full_finals"])
+def test_native_stream_end_to_end(
+    request: pytest.FixtureRequest, name: str, speech: np.ndarray
+) -> None:
+    """Also with HARK_LIVE_FINAL_INPUT=full (finals from 30 s inputs, unprompted)."""
+    server: Server = request.getfixturevalue(name)
     audio = pcm16(np.r_[speech, np.zeros(16000, np.float32)])
     with open_ws(server, FAST + "&overload=wait") as ws:  # a file, sent at once: lossless
         ready = json.loads(ws.recv())

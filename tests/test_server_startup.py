@@ -56,3 +56,40 @@ def test_model_that_fails_to_load(test_models: Path, tmp_path: Path) -> None:
     assert "does not exist" in health.json()["error"]["message"]
     assert ready.status_code == 503
     server.stop()
+
+
+@pytest.mark.parametrize("choice", ["auto", "short", "full"])
+def test_the_finals_input_is_decided_when_the_model_loads(
+    test_models: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    choice: str,
+) -> None:
+    """HARK_LIVE_FINAL_INPUT=auto on CPU times one real 30 s encoding of the loaded model at
+    start-up and keeps the answer for every stream; `short` and `full` time nothing."""
+    import logging
+
+    import hark.server.streams as streams
+    from hark.live.windows import FULL_INPUT_ENCODE_BUDGET_S, encode_seconds
+
+    timings: list[float] = []
+
+    def timed(asr: Any) -> float:
+        timings.append(encode_seconds(asr))
+        return timings[-1]
+
+    monkeypatch.setattr(streams, "encode_seconds", timed)
+    settings = Settings(model=str(test_models / "whisper-tiny"), device="cpu")
+    settings = settings.model_copy(update={"live_final_input": choice})
+    app = server_app.create_app(settings)
+    with caplog.at_level(logging.INFO, logger="hark.server.streams"), TestClient(app) as client:
+        wait_for(lambda: client.get("/ready").status_code == 200)
+        full = app.state.hark.live_full_finals
+        said = client.get("/ready").json()["live"]["final_input"]
+    assert said == ("full" if full else "short")
+    if choice != "auto":
+        assert timings == [] and full is (choice == "full")
+        return
+    (took,) = timings
+    assert 0 < took < 60 and full is (took <= FULL_INPUT_ENCODE_BUDGET_S)
+    assert "HARK_LIVE_FINAL_INPUT=auto: a 30 s encoding took" in caplog.text

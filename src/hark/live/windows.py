@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import threading
+import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,12 +23,38 @@ from hark.live.words import LiveWord
 from hark.options import TranscribeOptions
 from hark.scheduler import Priority
 
+if TYPE_CHECKING:
+    from hark.asr import WhisperASR
+
 ENCODER_PAD_S: float | None = 10.0
 """Live windows are encoded as their length plus this much padding (whole seconds, at most
 30 s) instead of as 30 s inputs (None). Measured on the long form with the real base
 (bench/live_replay.py, docs/benchmarks.md): with 2 s Whisper loops (140 inserted words), with
 5 s it looped in 1 run of 4 (135), with 10 s not in 3 runs, at 1.7x less decode CPU than
 30 s inputs; the words otherwise differ within the run-to-run spread."""
+
+
+FULL_INPUT_ENCODE_BUDGET_S = 0.5
+"""`HARK_LIVE_FINAL_INPUT=auto` on CPU: finals hear full 30 s inputs when one 30 s encoding
+takes at most this long. On the 2-core machine of docs/benchmarks.md (session 12) it takes
+0.9-1.0 s with the base model, a 6 s final 1.7 s so (1.1 s with the 10 s padding), and the
+p95 final after a pause was 2.3-2.8 s; at 0.5 s or less, a full final costs about what a
+padded one costs there."""
+
+
+def encode_seconds(asr: WhisperASR, runs: int = 2) -> float:
+    """Wall seconds of one encoder pass over a 30 s input (the fastest of `runs`, after one
+    pass that warms the model up)."""
+    from hark.asr import WINDOW_FRAMES
+
+    features = asr.features([np.zeros(16_000, np.float32)], WINDOW_FRAMES)
+    np.asarray(asr.encode(features))
+    best = math.inf
+    for _ in range(runs):
+        started = time.perf_counter()
+        np.asarray(asr.encode(features))  # on CPU the encoder output is ready when returned
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def second_pass(

@@ -25,6 +25,7 @@ from hark.server.metrics import Metrics, MetricsMiddleware
 from hark.server.routes import asr, docs, health, jobs, live, openai, realtime, ui
 from hark.server.shutdown import Drain
 from hark.server.state import ServerState
+from hark.server.streams import finals_hear_full_input
 from hark.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -119,16 +120,20 @@ async def _load(state: ServerState) -> None:
     )
     try:
         pipeline = await asyncio.to_thread(load_pipeline, **settings.pipeline_kwargs())
+        full = await asyncio.to_thread(finals_hear_full_input, settings, pipeline.asr)
     except Exception as exc:  # any failure: /health turns 503 so the orchestrator restarts us
         state.load_error = str(exc) or type(exc).__name__
         logger.error("the model failed to load: %s", state.load_error)
         return
-    _loaded(state, pipeline)
+    _loaded(state, pipeline, full)
 
 
-def _loaded(state: ServerState, pipeline: Pipeline) -> None:
+def _loaded(state: ServerState, pipeline: Pipeline, full_finals: bool | None = None) -> None:
     info = pipeline.model_info
     s = state.settings
+    if full_finals is None:
+        full_finals = finals_hear_full_input(s, pipeline.asr)
+    state.live_full_finals = full_finals
     # One engine owns the model: sync requests, jobs and live streams share its batches, and
     # its admission is the one place that says "busy" (jobs, in their own lane, wait there).
     state.engine = Engine(

@@ -26,6 +26,7 @@ class ServerState:
     live: LiveRegistry
     policy: RequestPolicy
     engine: Engine | None = None
+    live_full_finals: bool = False  # HARK_LIVE_FINAL_INPUT, decided at load (streams.py)
     load_error: str | None = None
     draining: bool = False
 

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,13 +29,21 @@ from hark.live.endpoint import EndpointOptions
 from hark.live.policy import PolicyOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
-from hark.live.windows import engine_decoder, second_pass
+from hark.live.windows import (
+    FULL_INPUT_ENCODE_BUDGET_S,
+    encode_seconds,
+    engine_decoder,
+    second_pass,
+)
 from hark.options import TranscribeOptions
 from hark.schema import Segment, Transcript
 from hark.server.auth import key_name
 from hark.server.state import ServerState
 from hark.settings import Settings
 from hark.vad import SAMPLE_RATE, speech_probabilities
+
+if TYPE_CHECKING:
+    from hark.asr import WhisperASR
 
 logger = logging.getLogger(__name__)
 
@@ -389,14 +397,30 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
     return TranscribeOptions(**values)
 
 
-def finals_hear_full_input(settings: Settings, device: str) -> bool:
-    """`HARK_LIVE_FINAL_INPUT`: whether a stream's finals are decoded as the files' chunks
-    (a 30 s encoder input, no prompt). On the long form (docs/benchmarks.md, session 11) the
-    10 s padding read "neither did I" as "needs a design" and "stuff it" as "stuffed", the
-    prompt "ask not" as "asked not"; both together cost about 0.7 s more per final on 2 CPU
-    cores (the encoder's 30 s input), nothing to speak of on a GPU."""
+def finals_hear_full_input(settings: Settings, asr: WhisperASR) -> bool:
+    """`HARK_LIVE_FINAL_INPUT`: whether the streams' finals are decoded as the files' chunks
+    (a 30 s encoder input, no prompt); decided once, when the model is loaded. On the long
+    form (docs/benchmarks.md, session 11) the 10 s padding read "neither did I" as "needs a
+    design" and "stuff it" as "stuffed", the prompt "ask not" as "asked not"; both together
+    cost about 0.7 s more per final on 2 CPU cores (the encoder's 30 s input), nothing to
+    speak of on a GPU. `auto` on CPU times one 30 s encoding (blocking: a second or two)."""
     choice = settings.live_final_input
-    return choice == "full" or (choice == "auto" and device != "cpu")
+    if choice != "auto":
+        return choice == "full"
+    if asr.device != "cpu":
+        return True
+    if settings.live_max_streams == 0:
+        return False  # no live streams: nothing to time
+    took = encode_seconds(asr)
+    full = took <= FULL_INPUT_ENCODE_BUDGET_S
+    logger.info(
+        "live finals: %s inputs (HARK_LIVE_FINAL_INPUT=auto: a 30 s encoding took %.2f s on "
+        "cpu, full inputs up to %.2f s)",
+        "full 30 s" if full else "short",
+        took,
+        FULL_INPUT_ENCODE_BUDGET_S,
+    )
+    return full
 
 
 def new_session(
@@ -412,7 +436,7 @@ def new_session(
     # A stream opens only once the engine is loaded; `cancel` (the stream is gone) takes a
     # window still queued out of the scheduler.
     engine = state.loaded()
-    full = finals_hear_full_input(s, engine.pipeline.asr.device)
+    full = state.live_full_finals
     options = SessionOptions(
         prompt_finals=not full,
         step_s=s.live_step_s,

@@ -35,6 +35,7 @@ class Ready(BaseModel):
     status: str
     model: dict[str, Any]
     queue: dict[str, int]
+    live: dict[str, Any] = {}
 
 
 @router.get(
@@ -95,6 +96,8 @@ async def ready(request: Request) -> Response:
                 "capacity": admission.queue,
                 "workers": admission.slots,
             },
+            # What HARK_LIVE_FINAL_INPUT came to ("auto" is decided at load: docs/live.md).
+            "live": {"final_input": "full" if state.live_full_finals else "short"},
         }
     )
 
