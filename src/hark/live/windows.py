@@ -36,10 +36,10 @@ ENCODER_PAD_S: float | None = 10.0
 
 FULL_INPUT_ENCODE_BUDGET_S = 0.5
 """`HARK_LIVE_FINAL_INPUT=auto` on CPU: finals hear full 30 s inputs when one 30 s encoding
-takes at most this long. On the 2-core machine of docs/benchmarks.md (session 12) it takes
-0.9-1.0 s with the base model, a 6 s final 1.7 s so (1.1 s with the 10 s padding), and the
-p95 final after a pause was 2.3-2.8 s; at 0.5 s or less, a full final costs about what a
-padded one costs there."""
+takes at most this long. On the 2-core machine of docs/benchmarks.md (session 12) one takes
+0.9-1.0 s with the base model, a 6 s final then costs 1.7 s (1.1 s with the 10 s padding),
+and the p95 final after a pause was 2.3-2.8 s; at 0.5 s or less, a full final costs about
+what a padded one costs there."""
 
 
 def encode_seconds(asr: WhisperASR, runs: int = 2) -> float:
