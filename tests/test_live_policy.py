@@ -107,6 +107,14 @@ def test_the_last_committed_word_heard_again_behind_other_words_is_dropped() -> 
     # Said again after the committed audio (and its tolerance), it is new speech.
     again = [phantom[0], LiveWord(" now.", 93.3, 93.4)]
     assert [w.key for w in drop_committed(again, committed)] == ["now"]
+    # Heard again reaching a sliver past the committed end (a 5 s partial window, real base:
+    # "you know." at 92.91-93.17 s after "now." ended at 93.14 s): not new either.
+    tail = [LiveWord(" Jersey", 92.5, 92.85), LiveWord(" now.", 92.9, 93.14)]
+    sliver = [LiveWord(" you", 92.91, 93.0), LiveWord(" know.", 93.0, 93.17), *after]
+    assert [w.key for w in drop_committed(sliver, tail)] == ["he", "hoped"]
+    # A word begun inside it that goes on past the sliver keeps its part after the end.
+    longer = drop_committed([LiveWord(" know.", 93.0, 93.3), *after], tail)
+    assert [(w.key, w.start) for w in longer][:1] == [("know", 93.14)]
 
 
 def test_a_first_word_stretched_over_final_audio_is_kept_and_moved() -> None:

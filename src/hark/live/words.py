@@ -71,6 +71,11 @@ def collapse_repeats(
     return out
 
 
+SLIVER_S = 0.05
+"""A word begun inside the committed audio that ends this little past it is that audio heard
+again (cross-attention times come in 0.02 s steps, Silero frames in 0.032 s)."""
+
+
 def drop_committed(
     hypothesis: Sequence[LiveWord],
     committed_tail: Sequence[LiveWord],
@@ -105,8 +110,12 @@ def drop_committed(
             kept = kept[1:]
     # What is left that still ends inside the committed audio heard it again otherwise, or
     # heard nothing there ("New Jersey now." final, then "You know." at 93.00-93.10 s, before
-    # "now." ended at 93.14 s): not new speech.
-    while kept and kept[0].end <= last_end:
+    # "now." ended at 93.14 s): not new speech. Nor is a word begun there that reaches only
+    # `SLIVER_S` past it ("know." 93.00-93.17 s, the next speech from 95.3 s: committed, it
+    # became a final of its own, and 14 s late, since it waited for the next pause).
+    while kept and (
+        kept[0].end <= last_end or (kept[0].start < last_end and kept[0].end <= last_end + SLIVER_S)
+    ):
         kept = kept[1:]
     # Behind such words, the last committed word again, heard in its own tail ("New Jersey
     # now." final, then "in the city now." at 92.9-93.1 s, speech going on to 93.3 s).
