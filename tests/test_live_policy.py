@@ -565,9 +565,9 @@ def test_speech_that_no_word_covers_is_decoded_again_at_most_twice() -> None:
 
 def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     """Commit "pauses": the step decodes of an utterance longer than `partial_window_s` hear
-    about its last 6 s (their words replace the newest hypothesis' from a word boundary on),
-    the partial still reads the whole utterance, and the final decode hears all of it (with
-    no `final_window_s`)."""
+    about its last `partial_window_s` (their words replace the newest hypothesis' from a word
+    boundary on), the partial still reads the whole utterance, and the final decode hears all
+    of it (with no `final_window_s`)."""
     spoken = spoken_words(40, start=0.5)  # 0.5 .. 16.4 s without a sentence end
     script = Script(spoken, [(0.5, 16.5)])
     wide = Script(spoken, script.speech)
@@ -575,7 +575,8 @@ def test_partials_of_a_long_utterance_re_hear_only_its_end() -> None:
     session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
     events = asyncio.run(run(session, 18.0))
     steps = [(t0, t1) for t0, t1, _ in script.calls]
-    assert max(t1 - t0 for t0, t1 in steps) <= 6.0 + 0.4 + 1e-6
+    assert options.partial_window_s is not None
+    assert max(t1 - t0 for t0, t1 in steps) <= options.partial_window_s + 0.4 + 1e-6
     assert any(t0 > 5.0 for t0, _ in steps)
     prompted = [p for t0, _, p in script.calls if t0 > 5.0]
     assert all(p and p.split()[0] == "w0" for p in prompted)  # the words kept, as the prompt
@@ -625,7 +626,10 @@ def test_windows_begin_at_a_phrase_boundary_near_their_nominal_start(
     end = spoken[-1].end + 0.1
     script = Script(spoken, [(0.5, end)])
     wide = Script(spoken, script.speech)
-    options = SessionOptions(policy=PolicyOptions(commit="pauses"))
+    # 6 s windows: a quarter of one (1.5 s) always reaches a boundary 1.6-1.85 s apart.
+    options = SessionOptions(
+        partial_window_s=6.0, final_window_s=6.0, policy=PolicyOptions(commit="pauses")
+    )
     session = LiveSession(script.decode, script.probabilities, options, final_decoder=wide.decode)
     events = asyncio.run(run(session, end + 1.5))
     windows = [(t0, t1) for t0, t1, _ in script.calls + wide.calls if t0 > 0.5]

@@ -114,7 +114,7 @@ class SessionOptions:
     interim: bool = True
     early_final: bool = True
     silence_decode_s: float = 0.3
-    partial_window_s: float | None = 6.0
+    partial_window_s: float | None = 5.0
     final_window_s: float | None = 6.0
     sentence_at_silence: bool = True
     long_utterance_s: float | None = 10.0
