@@ -446,7 +446,7 @@ def new_session(
         endpoint=endpoint,
         policy=PolicyOptions(commit=s.live_commit),
     )
-    vad = state.loaded().pipeline.vad
+    vad = engine.pipeline.vad
 
     def probabilities(audio: np.ndarray) -> np.ndarray:
         return speech_probabilities(audio, vad)
