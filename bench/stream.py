@@ -385,6 +385,41 @@ async def level(
     }
 
 
+def decode_totals(url: str) -> dict[str, tuple[float, float]]:
+    """The server's hark_live_decode_seconds (sum, count) by kind, from /metrics; empty when
+    it cannot be read (a server before the metric, or one that wants a key for it)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        response = httpx.get(f"{url}/metrics", timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        return {}
+    totals: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        if family.name != "hark_live_decode_seconds":
+            continue
+        for sample in family.samples:
+            kind = sample.labels.get("kind", "")
+            if sample.name.endswith("_sum"):
+                totals.setdefault(kind, [0.0, 0.0])[0] = sample.value
+            elif sample.name.endswith("_count"):
+                totals.setdefault(kind, [0.0, 0.0])[1] = sample.value
+    return {kind: (v[0], v[1]) for kind, v in totals.items()}
+
+
+def decode_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, int]]:
+    """Mean seconds and count of the decodes of each kind made between two readings."""
+    out = {}
+    for kind, (total, count) in after.items():
+        total0, count0 = before.get(kind, (0.0, 0.0))
+        if count > count0:
+            out[kind] = ((total - total0) / (count - count0), int(count - count0))
+    return out
+
+
 def offline_text(url: str, language: str) -> tuple[str, float]:
     prog = program(0, None)
     started = time.perf_counter()
@@ -445,8 +480,10 @@ def main() -> None:
         for n in levels:
             started = time.perf_counter()
             seconds = args.seconds if n == 1 else (args.level_seconds or None)
+            before = decode_totals(url)
             row = asyncio.run(level(url, n, seconds, args.language, args.drain, args.events))
             row["wall"] = time.perf_counter() - started
+            row["decodes"] = decode_means(before, decode_totals(url))
             rows.append(row)
             print(f"{n} streams done in {row['wall']:.0f} s", file=sys.stderr)
         report_levels(rows, levels, args)
@@ -477,6 +514,12 @@ def report_levels(rows: list[dict], levels: list[int], args: argparse.Namespace)
     print("\nlag over time (mean lag in each 20 s of the run, all streams):")
     for r in rows:
         print(f"  {r['streams']} streams: {' '.join(f'{v:.1f}' for v in r['lag_bins'])}")
+    print("\nlive decodes (the server's hark_live_decode_seconds; queueing included):")
+    for r in rows:
+        means = " ".join(
+            f"{kind} {mean:.2f} s (n {n})" for kind, (mean, n) in sorted(r["decodes"].items())
+        )
+        print(f"  {r['streams']} streams: {means or 'not reported'}")
     held = [r["streams"] for r in rows if r["held"]]
     print(f"\nmost streams held at real time: {max(held) if held else 'none'} of {levels}")
     drift = max(r["drift"] for r in rows)

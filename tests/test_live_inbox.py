@@ -166,6 +166,7 @@ def test_sessions_follow_the_commit_and_final_settings(
     from types import SimpleNamespace
 
     import hark.server.streams as streams
+    from hark.server.metrics import Metrics
     from hark.server.streams import (
         StreamConfig,
         finals_hear_full_input,
@@ -191,6 +192,7 @@ def test_sessions_follow_the_commit_and_final_settings(
     settings = Settings(**env)
     state = SimpleNamespace(
         settings=settings,
+        metrics=Metrics(),
         loaded=lambda: engine,
         live_full_finals=finals_hear_full_input(settings, pipeline.asr),  # type: ignore[arg-type]
     )
@@ -203,6 +205,11 @@ def test_sessions_follow_the_commit_and_final_settings(
         asyncio.run(decoder(np.zeros(16_000, np.float32), None, "en"))
     assert ENCODER_PAD_S is not None
     assert pads == [ENCODER_PAD_S, None if full else ENCODER_PAD_S][: 1 + two_pass]
+    # Each decoder's decodes are timed under its kind (hark_live_decode_seconds).
+    registry = state.metrics.registry
+    for kind, made in (("step", 1), ("final", int(two_pass))):
+        labels = {"kind": kind}
+        assert registry.get_sample_value("hark_live_decode_seconds_count", labels) == made
     # A stream that asks for a beam at least as wide needs no second pass, unless its finals
     # hear a full input.
     wide = StreamConfig(live_options(state, {"beam_size": 5}))  # type: ignore[arg-type]

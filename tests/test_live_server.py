@@ -87,6 +87,8 @@ def test_native_stream_end_to_end(
     """Also with HARK_LIVE_FINAL_INPUT=full (finals from 30 s inputs, unprompted)."""
     server: Server = request.getfixturevalue(name)
     audio = pcm16(np.r_[speech, np.zeros(16000, np.float32)])
+    kinds = ("step", "final")
+    decodes = {k: metric(server, f'hark_live_decode_seconds_count{{kind="{k}"}}') for k in kinds}
     with open_ws(server, FAST + "&overload=wait") as ws:  # a file, sent at once: lossless
         ready = json.loads(ws.recv())
         assert ready["type"] == "ready" and ready["format"] == "pcm16" and ready["language"] == "en"
@@ -111,6 +113,12 @@ def test_native_stream_end_to_end(
     assert [s["text"] for s in done["transcript"]["segments"]] == [f["text"] for f in finals]
     assert done["transcript"]["duration"] == pytest.approx(12.0, abs=0.01)
     assert done["stats"]["peak_buffer_s"] <= 21.0
+    # Every decode was timed, by kind (sent at once, the file's decodes are all finals').
+    made = {
+        k: metric(server, f'hark_live_decode_seconds_count{{kind="{k}"}}') - decodes[k]
+        for k in kinds
+    }
+    assert made["final"] > 0 and sum(made.values()) == done["stats"]["decodes"]
     # Subtitles afterwards.
     session = ready["session_id"]
     srt = httpx.get(f"{server.url}/v1/listen/{session}?output=srt", trust_env=False)

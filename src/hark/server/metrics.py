@@ -24,6 +24,10 @@ Names and labels (the Grafana dashboard is built from them):
 - hark_live_final_latency_seconds                   histogram, end of speech -> final sent
 - hark_live_lag_seconds                             histogram, the lag values sent to clients
 - hark_live_dropped_seconds_total                   counter, audio dropped at the pending cap
+- hark_live_decode_seconds{kind}                    histogram, one live window's decode, its
+                                                    wait for the model included; kind "step"
+                                                    (partials) or "final" (the second pass
+                                                    that makes finals)
 Read from the job store at each scrape (the whole store: with Redis every replica reports the
 same values, so aggregate these with max(), not sum()):
 - hark_job_store_up                                 gauge, 0 when the store cannot be read
@@ -169,6 +173,16 @@ class Metrics:
             buckets=_LIVE_BUCKETS,
             registry=r,
         )
+        self.live_decode = Histogram(
+            "hark_live_decode_seconds",
+            "One live window's decode, its wait for the model included, by kind: step "
+            "(partials) or final (the second pass whose words become final).",
+            ["kind"],
+            buckets=_LIVE_BUCKETS,
+            registry=r,
+        )
+        for kind in ("step", "final"):
+            self.live_decode.labels(kind=kind)
         for code in ("internal_error", "queue_full"):
             self.errors.labels(code=code)  # exported at 0 so rate() works from the start
 

@@ -26,6 +26,7 @@ import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hark.live.endpoint import EndpointOptions
+from hark.live.events import DecodedWindow, WindowDecoder
 from hark.live.policy import PolicyOptions
 from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
@@ -462,15 +463,33 @@ def new_session(
     second = second_pass(config.options, s.live_final_beam_size, full)
     if second is not None:
         wide, pad = second
-        final = engine_decoder(engine, wide, cancel, pad, priority="final")
+        final = timed(engine_decoder(engine, wide, cancel, pad, priority="final"), state, "final")
     return LiveSession(
-        engine_decoder(engine, config.options, cancel),
+        timed(engine_decoder(engine, config.options, cancel), state, "step"),
         probabilities,
         options,
         language=config.options.language,
         speakers=speakers,
         final_decoder=final,
     )
+
+
+def timed(decoder: WindowDecoder, state: ServerState, kind: str) -> WindowDecoder:
+    """`decoder`, each decode's time (its wait for the model included) observed in
+    hark_live_decode_seconds{kind}: with the final latency histogram it tells a slow model
+    from a busy one."""
+    histogram = state.metrics.live_decode.labels(kind=kind)
+
+    async def decode(
+        samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        started = time.monotonic()
+        try:
+            return await decoder(samples, prompt, language)
+        finally:
+            histogram.observe(time.monotonic() - started)
+
+    return decode
 
 
 class Timeline:
