@@ -32,8 +32,9 @@ Configurations are `name:key=value,...` with `SessionOptions` fields (`step_s`,
 for the policy, `beam` (beam size), `final_beam` (beam of the decodes that make finals:
 pauses, the cap, the end), `fallback` (1: the files' temperature fallback; default 0,
 temperature 0 only, as the server's live streams), `pad` (encoder padding, s, or `none` for
-30 s inputs) and `final_input` (`full`: the decodes that make finals take 30 s inputs and
-no prompt, as `HARK_LIVE_FINAL_INPUT=full`; default `short`, a CPU server's). What a
+30 s inputs), `step_pad` (the same for the step decodes only; finals keep `pad` when they
+have a pass of their own) and `final_input` (`full`: the decodes that make finals take 30 s
+inputs and no prompt, as `HARK_LIVE_FINAL_INPUT=full`; default `short`, a CPU server's). What a
 configuration does not name is the server's default (`commit`, `beam` and `final_beam` from
 `hark.settings`, `pad` from `hark.live.windows`, the rest from `SessionOptions`). All run
 in one process on one loaded model, so their counts and WERs compare side by side.
@@ -97,6 +98,7 @@ class Config:
     fallback: bool = False  # the temperature fallback (off: temperature 0 only, as the server)
     final_beam: int = 1  # beam of the decodes that make finals (a second pass when wider)
     pad: float | str | None = "default"  # encoder padding (s); None: 30 s inputs
+    step_pad: float | str | None = "default"  # the step decodes' padding ("default": `pad`)
     final_input: str = "short"  # "full": finals decoded with 30 s inputs, no prompt
 
 
@@ -117,6 +119,8 @@ def parse_config(spec: str) -> Config:
     final_beam = int(values.pop("final_beam", server["live_final_beam_size"].default))
     given = values.pop("pad", "default")
     pad = given if given == "default" else None if given == "none" else float(given)
+    given = values.pop("step_pad", "default")
+    step_pad = given if given == "default" else None if given == "none" else float(given)
     # As a CPU server ("auto" is "short" there).
     final_input = values.pop("final_input", "short")
     if final_input not in ("full", "short"):
@@ -142,6 +146,7 @@ def parse_config(spec: str) -> Config:
         options,
         beam=beam,
         pad=pad,
+        step_pad=step_pad,
         final_input=final_input,
         fallback=fallback,
         final_beam=final_beam,
@@ -170,6 +175,7 @@ async def replay(
     pad = (
         getattr(hark.live.windows, "ENCODER_PAD_S", None) if config.pad == "default" else config.pad
     )
+    step_pad = pad if config.step_pad == "default" else config.step_pad
     full = config.final_input == "full"
     decoding = TranscribeOptions(
         language="en", beam_size=config.beam, **({} if config.fallback else {"temperature": [0.0]})
@@ -210,7 +216,7 @@ async def replay(
     if second is not None:
         final = counted(*second, priority="final")
     session = LiveSession(
-        counted(decoding, pad),
+        counted(decoding, step_pad),
         lambda samples: speech_probabilities(samples, engine.pipeline.vad),
         options,
         language="en",

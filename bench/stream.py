@@ -202,8 +202,13 @@ def server_process(
             with contextlib.suppress(httpx.HTTPError):
                 ready = httpx.get(f"{url}/ready", timeout=2)
                 if ready.status_code == 200:
-                    finals = ready.json().get("live", {}).get("final_input")
-                    print(f"server: live finals' input {finals}", file=sys.stderr)
+                    live = ready.json().get("live", {})
+                    took = live.get("encode_30s_seconds")
+                    timed = f" (a 30 s encoding took {took:.2f} s)" if took is not None else ""
+                    print(
+                        f"server: live finals' input {live.get('final_input')}{timed}",
+                        file=sys.stderr,
+                    )
                     break
             if time.monotonic() > deadline:
                 raise SystemExit(f"server not ready:\n{log.read_text()}")

@@ -169,7 +169,7 @@ def test_sessions_follow_the_commit_and_final_settings(
     from hark.server.metrics import Metrics
     from hark.server.streams import (
         StreamConfig,
-        finals_hear_full_input,
+        choose_final_input,
         live_options,
         new_session,
     )
@@ -194,8 +194,9 @@ def test_sessions_follow_the_commit_and_final_settings(
         settings=settings,
         metrics=Metrics(),
         loaded=lambda: engine,
-        live_full_finals=finals_hear_full_input(settings, pipeline.asr),  # type: ignore[arg-type]
+        live_final_input=choose_final_input(settings, pipeline.asr),  # type: ignore[arg-type]
     )
+    assert state.live_final_input.encode_s == encode_s  # timed only when auto decides by it
     session = new_session(state, StreamConfig(live_options(state, {})))  # type: ignore[arg-type]
     assert session.options.policy.commit == commit
     assert (session._final_decoder is not None) is two_pass

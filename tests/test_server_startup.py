@@ -84,12 +84,14 @@ def test_the_finals_input_is_decided_when_the_model_loads(
     app = server_app.create_app(settings)
     with caplog.at_level(logging.INFO, logger="hark.server.streams"), TestClient(app) as client:
         wait_for(lambda: client.get("/ready").status_code == 200)
-        full = app.state.hark.live_full_finals
-        said = client.get("/ready").json()["live"]["final_input"]
-    assert said == ("full" if full else "short")
+        full = app.state.hark.live_final_input.full
+        said = client.get("/ready").json()["live"]
+    assert said["final_input"] == ("full" if full else "short")
     if choice != "auto":
         assert timings == [] and full is (choice == "full")
+        assert said["encode_30s_seconds"] is None
         return
     (took,) = timings
     assert 0 < took < 60 and full is (took <= FULL_INPUT_ENCODE_BUDGET_S)
+    assert said["encode_30s_seconds"] == took
     assert "HARK_LIVE_FINAL_INPUT=auto: a 30 s encoding took" in caplog.text

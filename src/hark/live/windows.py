@@ -12,6 +12,7 @@ import functools
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +41,15 @@ takes at most this long. On the 2-core machine of docs/benchmarks.md (session 12
 0.9-1.0 s with the base model, a 6 s final then costs 1.7 s (1.1 s with the 10 s padding),
 and the p95 final after a pause was 2.3-2.8 s; at 0.5 s or less, a full final costs about
 what a padded one costs there."""
+
+
+@dataclass(frozen=True)
+class FinalInput:
+    """What `HARK_LIVE_FINAL_INPUT` came to at load: `full` (finals decoded as the files'
+    chunks) and, when `auto` timed it, one 30 s encoding's seconds (shown by /ready)."""
+
+    full: bool
+    encode_s: float | None = None
 
 
 def encode_seconds(asr: WhisperASR, runs: int = 2) -> float:

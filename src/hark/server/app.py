@@ -17,6 +17,7 @@ from hark.engine import Engine
 from hark.jobs.records import Job
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
+from hark.live.windows import FinalInput
 from hark.pipeline import Pipeline, load_pipeline
 from hark.policy import RequestPolicy
 from hark.server.errors import install_error_handlers
@@ -25,7 +26,7 @@ from hark.server.metrics import Metrics, MetricsMiddleware
 from hark.server.routes import asr, docs, health, jobs, live, openai, realtime, ui
 from hark.server.shutdown import Drain
 from hark.server.state import ServerState
-from hark.server.streams import finals_hear_full_input
+from hark.server.streams import choose_final_input
 from hark.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -120,20 +121,18 @@ async def _load(state: ServerState) -> None:
     )
     try:
         pipeline = await asyncio.to_thread(load_pipeline, **settings.pipeline_kwargs())
-        full = await asyncio.to_thread(finals_hear_full_input, settings, pipeline.asr)
+        final_input = await asyncio.to_thread(choose_final_input, settings, pipeline.asr)
     except Exception as exc:  # any failure: /health turns 503 so the orchestrator restarts us
         state.load_error = str(exc) or type(exc).__name__
         logger.error("the model failed to load: %s", state.load_error)
         return
-    _loaded(state, pipeline, full)
+    _loaded(state, pipeline, final_input)
 
 
-def _loaded(state: ServerState, pipeline: Pipeline, full_finals: bool | None = None) -> None:
+def _loaded(state: ServerState, pipeline: Pipeline, final_input: FinalInput | None = None) -> None:
     info = pipeline.model_info
     s = state.settings
-    if full_finals is None:
-        full_finals = finals_hear_full_input(s, pipeline.asr)
-    state.live_full_finals = full_finals
+    state.live_final_input = final_input or choose_final_input(s, pipeline.asr)
     # One engine owns the model: sync requests, jobs and live streams share its batches, and
     # its admission is the one place that says "busy" (jobs, in their own lane, wait there).
     state.engine = Engine(

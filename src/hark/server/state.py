@@ -3,13 +3,14 @@ loaded, the executor, the jobs and the metrics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from hark.engine import Engine
 from hark.jobs.service import JobService
 from hark.live.registry import LiveRegistry
+from hark.live.windows import FinalInput
 from hark.policy import RequestPolicy
 from hark.server.errors import ApiError
 from hark.server.executor import InferenceExecutor
@@ -26,7 +27,8 @@ class ServerState:
     live: LiveRegistry
     policy: RequestPolicy
     engine: Engine | None = None
-    live_full_finals: bool = False  # HARK_LIVE_FINAL_INPUT, decided at load (streams.py)
+    # HARK_LIVE_FINAL_INPUT, decided at load (streams.choose_final_input).
+    live_final_input: FinalInput = field(default_factory=lambda: FinalInput(False))
     load_error: str | None = None
     draining: bool = False
 

@@ -32,6 +32,7 @@ from hark.live.session import LiveSession, SessionOptions
 from hark.live.speakers import OnlineSpeakers, default_embed
 from hark.live.windows import (
     FULL_INPUT_ENCODE_BUDGET_S,
+    FinalInput,
     encode_seconds,
     engine_decoder,
     second_pass,
@@ -398,7 +399,7 @@ def live_options(state: ServerState, values: dict[str, Any]) -> TranscribeOption
     return TranscribeOptions(**values)
 
 
-def finals_hear_full_input(settings: Settings, asr: WhisperASR) -> bool:
+def choose_final_input(settings: Settings, asr: WhisperASR) -> FinalInput:
     """`HARK_LIVE_FINAL_INPUT`: whether the streams' finals are decoded as the files' chunks
     (a 30 s encoder input, no prompt); decided once, when the model is loaded. On the long
     form (docs/benchmarks.md, session 11) the 10 s padding read "neither did I" as "needs a
@@ -407,11 +408,11 @@ def finals_hear_full_input(settings: Settings, asr: WhisperASR) -> bool:
     speak of on a GPU. `auto` on CPU times one 30 s encoding (blocking: a second or two)."""
     choice = settings.live_final_input
     if choice != "auto":
-        return choice == "full"
+        return FinalInput(choice == "full")
     if asr.device != "cpu":
-        return True
+        return FinalInput(True)
     if settings.live_max_streams == 0:
-        return False  # no live streams: nothing to time
+        return FinalInput(False)  # no live streams: nothing to time
     took = encode_seconds(asr)
     full = took <= FULL_INPUT_ENCODE_BUDGET_S
     logger.info(
@@ -421,7 +422,7 @@ def finals_hear_full_input(settings: Settings, asr: WhisperASR) -> bool:
         took,
         FULL_INPUT_ENCODE_BUDGET_S,
     )
-    return full
+    return FinalInput(full, took)
 
 
 def new_session(
@@ -437,7 +438,7 @@ def new_session(
     # A stream opens only once the engine is loaded; `cancel` (the stream is gone) takes a
     # window still queued out of the scheduler.
     engine = state.loaded()
-    full = state.live_full_finals
+    full = state.live_final_input.full
     options = SessionOptions(
         prompt_finals=not full,
         step_s=s.live_step_s,

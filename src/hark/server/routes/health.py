@@ -97,7 +97,11 @@ async def ready(request: Request) -> Response:
                 "workers": admission.slots,
             },
             # What HARK_LIVE_FINAL_INPUT came to ("auto" is decided at load: docs/live.md).
-            "live": {"final_input": "full" if state.live_full_finals else "short"},
+            "live": {
+                "final_input": "full" if state.live_final_input.full else "short",
+                # `auto` on CPU: one 30 s encoding's seconds, what it decided on (else null).
+                "encode_30s_seconds": state.live_final_input.encode_s,
+            },
         }
     )
 
