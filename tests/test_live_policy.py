@@ -55,7 +55,7 @@ def test_kept_words_are_not_cleaned_again() -> None:
     after a final "Hello?" once more at every step."""
     policy = CommitPolicy(PolicyOptions(commit="pauses"))
     policy.flush([LiveWord(" Hello?", 0.0, 0.4)])
-    policy.update(words("hello hello oh hello", start=1.0))
+    policy.update([LiveWord(" hello", 0.05, 0.35), *words("hello oh hello", start=1.0)])
     assert [w.key for w in policy.tentative] == ["hello", "oh", "hello"]
     tail = words("i didn't know", start=3.0)
     policy.update([*policy.tentative, *tail], kept=3)
@@ -958,6 +958,62 @@ def test_a_word_stamped_wholly_in_the_silence_before_its_speech_is_moved_to_it()
     assert words[3].start == pytest.approx(2.5, abs=0.01)  # a zero-length word stays
     assert words[4].start == pytest.approx(3.9, abs=0.05)
     assert words[4].end == pytest.approx(4.4, abs=0.05)  # up to the next word
+
+
+def test_audio_sealed_at_a_pause_is_not_heard_again() -> None:
+    """The real server, 2 streams (session 13): "...fat and sauce." final at a pause, its last
+    word ending at 21.19 s by its times and the speech at 21.73 s; the next window's context
+    read the same audio as "toss." (21.19-21.36 s once moved to the final end), which became
+    a final of its own with the next utterance, 3.7 s late."""
+    policy = CommitPolicy(PolicyOptions(commit="pauses"))
+    policy.flush([LiveWord(" and", 20.67, 20.83), LiveWord(" sauce.", 20.83, 21.19)])
+    heard = [LiveWord(" toss.", 20.95, 21.36), LiveWord(" Stuff", 24.0, 24.3)]
+    assert [w.key for w in policy.clean(heard)] == ["toss", "stuff"]  # past the sliver
+    policy.seal(21.73)
+    assert [w.key for w in policy.clean(heard)] == ["stuff"]
+    # Words after the seal are new; one stretched back over it starts there.
+    stretched = [LiveWord(" Stuff", 21.0, 24.3), LiveWord(" it", 24.3, 24.5)]
+    assert [(w.key, w.start) for w in policy.clean(stretched)] == [("stuff", 21.73), ("it", 24.3)]
+    policy.seal(20.0)  # never moves back
+    assert [w.key for w in policy.clean(heard)] == ["stuff"]
+    # The last final word said again after the pause is new speech: a replay draw of the
+    # long form lost the second "Hello." (70.88 s) to the seam match, the copy heard inside
+    # the sealed audio (69.98-70.24 s) being gone by time already.
+    hello = CommitPolicy(PolicyOptions(commit="pauses"))
+    hello.flush([LiveWord(" Hello.", 69.98, 70.16)])
+    hello.seal(70.46)
+    again = [LiveWord(" Hello?", 69.98, 70.24), LiveWord(" Hello.", 70.88, 71.18)]
+    assert [(w.key, w.start) for w in hello.clean(again)] == [("hello", 70.88)]
+    # Sealed before any word was committed (the first utterance was noise), it still holds.
+    fresh = CommitPolicy(PolicyOptions(commit="pauses"))
+    fresh.seal(21.73)
+    assert [w.key for w in fresh.clean(heard)] == ["stuff"]
+
+
+class HearsTheContextOtherwise(Script):
+    """Windows that reach the second utterance from inside the first read the first's last
+    word as another word, a little longer ("sauce." -> "toss.")."""
+
+    async def decode(
+        self, samples: np.ndarray, prompt: str | None, language: str | None
+    ) -> DecodedWindow:
+        heard = (await super().decode(samples, prompt, language)).words
+        t0 = float(samples[0]) / RAMP
+        if not t0 < 2.5 < 4.0 < t0 + samples.size / SR:
+            return DecodedWindow(heard, "en")
+        out = [LiveWord(" toss.", 2.35 - t0, 2.75 - t0) if w.word == " w3." else w for w in heard]
+        return DecodedWindow(out, "en")
+
+
+def test_a_final_at_a_pause_is_not_heard_again_by_the_next_utterance() -> None:
+    first = spoken_words(4, start=1.0, sentence=4)  # 1.0 - 2.5 s, "w3." 2.2-2.5 s the last
+    second = spoken_words(8, start=2.4, sentence=4)[4:]  # "w4" ... "w7." 4.0 - 5.5 s
+    script = HearsTheContextOtherwise(first + second, [(1.0, 2.8), (4.0, 5.6)])
+    session = LiveSession(script.decode, script.probabilities)
+    events = asyncio.run(run(session, 7.0))
+    events += asyncio.run(session.end())
+    assert final_words(events) == [w.word.strip() for w in first + second]
+    assert any(t0 < 2.5 < 4.0 < t1 for t0, t1, _ in script.calls)  # the context was heard
 
 
 def test_words_heard_inside_the_committed_audio_are_not_new() -> None:

@@ -56,6 +56,7 @@ class CommitPolicy:
         self._recent: deque[LiveWord] = deque(maxlen=max(1, self.options.overlap_words))
         self.tentative: list[LiveWord] = []
         """Words of the latest hypothesis after the committed ones: the revisable tail."""
+        self._sealed: float | None = None  # `seal`
 
     @property
     def last_end(self) -> float | None:
@@ -78,6 +79,7 @@ class CommitPolicy:
             list(self._recent),
             tolerance=self.options.time_tolerance,
             max_overlap=self.options.overlap_words,
+            sealed=self._sealed,
         )
         return collapse_repeats(fresh, self.options.max_repeats)
 
@@ -128,6 +130,13 @@ class CommitPolicy:
         self._history.clear()
         if words:
             self._history.append(self.tentative)
+
+    def seal(self, until: float) -> None:
+        """Everything said before `until` is final (a pause began there, and its final decode
+        heard all of it): a later hypothesis' words that end by then heard that audio again
+        ("sauce." final, then "toss." over the same audio from the next window's context,
+        sent as a final of its own), whatever the last committed word's end."""
+        self._sealed = max(until, self._sealed or until)
 
     def forget(self) -> None:
         """Drop the tentative words (the audio they came from is gone: a clear)."""

@@ -474,6 +474,7 @@ class LiveSession:
             out += await self._commit(mine, sentences=False)
             out += await self._final(len(self.pending), pause.speech_end)
             if last:
+                self.policy.seal(pause.speech_end)
                 out += self._after_final(until)
             out.append(UtteranceEnd("pause"))
         out += events[at:]

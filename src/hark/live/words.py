@@ -6,6 +6,7 @@ Whisper writes a word with its leading space (" ask"); comparisons use a normali
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ def drop_committed(
     *,
     tolerance: float = 0.2,
     max_overlap: int = 5,
+    sealed: float | None = None,
 ) -> list[LiveWord]:
     """The part of a new hypothesis that is not already committed.
 
@@ -92,21 +94,32 @@ def drop_committed(
     first words still ending inside the committed audio go too, and the last committed word
     heard again just behind them. Only the end counts: when Whisper skips the already-final
     audio at a window's start, it stretches the first new word back over it; that word's
-    start is moved to the committed end.
+    start is moved to the committed end. `sealed`: where the committed audio ends when that
+    is later than the last committed word (a pause began there: everything before it is
+    final, whatever Whisper heard in it).
     """
-    if not committed_tail:
+    if not committed_tail and sealed is None:
         return list(hypothesis)
-    last_end = committed_tail[-1].end
+    ends = [committed_tail[-1].end] if committed_tail else []
+    last_end = max([*ends, *([] if sealed is None else [sealed])])
     kept = [w for w in hypothesis if w.end > last_end - tolerance]
     tail = [w.key for w in committed_tail[-max_overlap:]]
+    # Only words heard at the seam repeat it: after a pause, "Hello." said again 0.7 s after
+    # the final "Hello." is new speech (the sealed copy before it is gone by time already).
+    seam = ends[0] + tolerance if ends else -math.inf
     for n in range(min(max_overlap, len(tail), len(kept)), 0, -1):
-        if [w.key for w in kept[:n]] == tail[-n:]:
+        if [w.key for w in kept[:n]] == tail[-n:] and kept[0].start < seam:
             kept = kept[n:]
             break
     else:
         # The last committed word heard again over its own audio, inflected otherwise
         # ("asked" final at a pause, then "Ask not what..." from 0.1 s before its end).
-        if kept and kept[0].start < last_end - tolerance and _same_stem(kept[0].key, tail[-1]):
+        if (
+            kept
+            and tail
+            and kept[0].start < last_end - tolerance
+            and _same_stem(kept[0].key, tail[-1])
+        ):
             kept = kept[1:]
     # What is left that still ends inside the committed audio heard it again otherwise, or
     # heard nothing there ("New Jersey now." final, then "You know." at 93.00-93.10 s, before
@@ -119,7 +132,7 @@ def drop_committed(
         kept = kept[1:]
     # Behind such words, the last committed word again, heard in its own tail ("New Jersey
     # now." final, then "in the city now." at 92.9-93.1 s, speech going on to 93.3 s).
-    if kept and kept[0].start < last_end + tolerance and kept[0].key == tail[-1]:
+    if kept and tail and kept[0].start < last_end + tolerance and kept[0].key == tail[-1]:
         kept = kept[1:]
     return [
         LiveWord(w.word, min(max(w.start, last_end), w.end), w.end, w.probability)
