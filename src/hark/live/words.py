@@ -100,13 +100,13 @@ def drop_committed(
     """
     if not committed_tail and sealed is None:
         return list(hypothesis)
-    ends = [committed_tail[-1].end] if committed_tail else []
-    last_end = max([*ends, *([] if sealed is None else [sealed])])
+    tail_end = committed_tail[-1].end if committed_tail else None
+    last_end = max(t for t in (tail_end, sealed) if t is not None)
     kept = [w for w in hypothesis if w.end > last_end - tolerance]
     tail = [w.key for w in committed_tail[-max_overlap:]]
     # Only words heard at the seam repeat it: after a pause, "Hello." said again 0.7 s after
     # the final "Hello." is new speech (the sealed copy before it is gone by time already).
-    seam = ends[0] + tolerance if ends else -math.inf
+    seam = -math.inf if tail_end is None else tail_end + tolerance
     for n in range(min(max_overlap, len(tail), len(kept)), 0, -1):
         if [w.key for w in kept[:n]] == tail[-n:] and kept[0].start < seam:
             kept = kept[n:]
