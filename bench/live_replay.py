@@ -102,6 +102,11 @@ class Config:
     final_input: str = "short"  # "full": finals decoded with 30 s inputs, no prompt
 
 
+def parse_pad(given: str) -> float | str | None:
+    """An encoder padding in seconds, "none" (30 s inputs) or "default"."""
+    return given if given == "default" else None if given == "none" else float(given)
+
+
 def parse_config(spec: str) -> Config:
     from hark.live.policy import PolicyOptions
     from hark.live.session import SessionOptions
@@ -117,10 +122,7 @@ def parse_config(spec: str) -> Config:
     beam = int(values.pop("beam", server["live_beam_size"].default))
     fallback = values.pop("fallback", "0").lower() in ("1", "true")
     final_beam = int(values.pop("final_beam", server["live_final_beam_size"].default))
-    given = values.pop("pad", "default")
-    pad = given if given == "default" else None if given == "none" else float(given)
-    given = values.pop("step_pad", "default")
-    step_pad = given if given == "default" else None if given == "none" else float(given)
+    pad, step_pad = (parse_pad(values.pop(key, "default")) for key in ("pad", "step_pad"))
     # As a CPU server ("auto" is "short" there).
     final_input = values.pop("final_input", "short")
     if final_input not in ("full", "short"):
